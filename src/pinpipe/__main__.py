@@ -1,0 +1,3 @@
+from pinpipe.cli.main import app
+
+app()

@@ -1,0 +1,83 @@
+"""One exception tree for the whole project.
+
+``PinpipeError``
+├── ``ConfigError``          bad settings or CLI input; the message names the fix (terminal)
+├── ``DependencyError``      an optional extra is not installed (terminal)
+├── ``LogError``             the log backend failed
+│   ├── ``UnknownTopicError``     topic does not exist (terminal)
+│   ├── ``InvalidTopicError``     name breaks Kafka's naming rules (terminal)
+│   └── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
+├── ``IngestError``          a request the ingest API refuses (carries HTTP status and code)
+└── ``JobError``             a batch or stream job failed (transient unless stated)
+
+``transient`` marks errors a caller may retry; retry policy switches on it, not on types.
+"""
+
+from __future__ import annotations
+
+
+class PinpipeError(Exception):
+    """Base of every error pinpipe raises on purpose."""
+
+    transient: bool = False
+
+
+class ConfigError(PinpipeError):
+    """Settings or arguments are wrong; the message says how to fix them."""
+
+
+class DependencyError(PinpipeError):
+    """An optional integration is used without its extra installed."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is not installed: pip install 'pinpipe[{extra}]'")
+        self.package = package
+        self.extra = extra
+
+
+class LogError(PinpipeError):
+    """The log backend failed."""
+
+    transient = True
+
+
+class UnknownTopicError(LogError):
+    transient = False
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"topic {topic!r} does not exist")
+        self.topic = topic
+
+
+class InvalidTopicError(LogError):
+    transient = False
+
+    def __init__(self, topic: str, why: str) -> None:
+        super().__init__(f"invalid topic name {topic!r}: {why}")
+        self.topic = topic
+
+
+class OffsetOutOfRangeError(LogError):
+    transient = False
+
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        super().__init__(f"offset {offset} out of range for {topic}[{partition}]")
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+
+
+class IngestError(PinpipeError):
+    """A request refused at the door: HTTP ``status`` with an application ``code``."""
+
+    def __init__(self, status: int, code: int | str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class JobError(PinpipeError):
+    """A batch or stream job could not complete."""
+
+    transient = True
