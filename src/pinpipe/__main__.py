@@ -1,3 +1,3 @@
-from pinpipe.cli.main import app
+from pinpipe.cli.main import main
 
-app()
+main()

@@ -6,6 +6,7 @@
 ├── ``LogError``             the log backend failed
 │   ├── ``UnknownTopicError``     topic does not exist (terminal)
 │   ├── ``InvalidTopicError``     name breaks Kafka's naming rules (terminal)
+│   ├── ``UnknownPartitionError`` partition number outside the topic's range (terminal)
 │   └── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
 ├── ``IngestError``          a request the ingest API refuses (carries HTTP status and code)
 └── ``JobError``             a batch or stream job failed (transient unless stated)
@@ -55,6 +56,19 @@ class InvalidTopicError(LogError):
     def __init__(self, topic: str, why: str) -> None:
         super().__init__(f"invalid topic name {topic!r}: {why}")
         self.topic = topic
+
+
+class UnknownPartitionError(LogError):
+    transient = False
+
+    def __init__(self, topic: str, partition: int, partitions: int) -> None:
+        super().__init__(
+            f"partition {partition} does not exist in topic {topic!r} "
+            f"(it has {partitions}: 0..{partitions - 1})"
+        )
+        self.topic = topic
+        self.partition = partition
+        self.partitions = partitions
 
 
 class OffsetOutOfRangeError(LogError):

@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pinpipe.lake import Lake
+
 DEFAULT_HOME = ".pinpipe"
 CONFIG_FILE = "pinpipe.toml"
 
@@ -59,8 +61,12 @@ class SinkSettings(_Section):
     rotate_interval_ms: int = Field(60_000, ge=1)
     """Commit a file once a record is this much newer (record time) than its first record."""
     poll_interval_ms: int = Field(200, ge=1)
-    idle_commit_ms: int = Field(2_000, ge=0)
-    """In continuous mode, commit an open file once the log has been idle this long (0: never)."""
+    idle_commit_ms: int = Field(0, ge=0)
+    """Commit an open file once the log has been idle this long (wall clock; 0: never).
+
+    Off by default: files then close only by count or record time, so a replay rewrites the
+    same objects. Turning it on trades that for fresher raw files; nothing is duplicated or
+    lost either way, because a replay always restarts at a committed file boundary."""
 
 
 class StreamSettings(_Section):
@@ -69,6 +75,13 @@ class StreamSettings(_Section):
     max_batch: int = Field(50_000, ge=1)
     """At most this many records per micro-batch."""
     group: str = "pinpipe-stream"
+
+
+class BatchSettings(_Section):
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    """Engine for batch cleaning and queries."""
+    every_minutes: int = Field(1440, ge=0)
+    """How often ``pinpipe up`` runs the batch job itself (0: never)."""
 
 
 class EmulatorSettings(_Section):
@@ -94,6 +107,7 @@ class Settings(BaseSettings):
     lake: LakeSettings = LakeSettings()
     sink: SinkSettings = SinkSettings()
     stream: StreamSettings = StreamSettings()
+    batch: BatchSettings = BatchSettings()
     emulator: EmulatorSettings = EmulatorSettings()
 
     @classmethod
@@ -120,6 +134,9 @@ class Settings(BaseSettings):
     @property
     def lake_root(self) -> Path:
         return self.resolve(self.lake.root)
+
+    def open_lake(self) -> Lake:
+        return Lake(self.lake_root)
 
 
 def _config_path() -> Path:

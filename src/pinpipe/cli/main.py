@@ -1,0 +1,288 @@
+"""The ``pinpipe`` command: one sub-command per stage, plus ``up`` and ``demo``.
+
+Settings come from ``pinpipe.toml`` < ``PINPIPE_<SECTION>__<KEY>`` < the flags given here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from pinpipe import __version__
+from pinpipe.cli.output import Format, emit
+from pinpipe.errors import PinpipeError
+from pinpipe.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="pinpipe",
+    help="The Pinterest-style Lambda data pipeline: ingest, log, lake, batch, stream, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+_GLOBAL: dict[str, Any] = {}
+
+Once = Annotated[bool, typer.Option("--once", help="Process what is there, then exit.")]
+ViewOpt = Annotated[
+    str, typer.Option("--view", help="batch, stream or merged (batch + newer stream rows).")
+]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")]
+
+
+def settings(**overrides: Any) -> Settings:
+    """Settings with the global flags and this command's flags on top."""
+    return load_settings(**_GLOBAL, **overrides)
+
+
+@app.callback()
+def _main(
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", envvar="PINPIPE_HOME", help="Working directory [./.pinpipe]."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
+) -> None:
+    """pinpipe: the whole pipeline on one machine, the same code on Kafka and Spark."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if home is not None:
+        _GLOBAL["home"] = home
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+@app.command("seed-db")
+def seed_db_cmd(
+    db: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL [sqlite:///<home>/source.db].")
+    ] = None,
+    rows: Annotated[int | None, typer.Option(help="Rows per table [11154].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Generator seed [100].")] = None,
+) -> None:
+    """Generate the three source tables and write them to a SQL database."""
+    from pinpipe.emulator.generator import generate
+    from pinpipe.emulator.source_db import seed_db
+
+    cfg = settings(**{"emulator.rows": rows, "emulator.seed": seed})
+    url = db or default_db_url(cfg)
+    counts = seed_db(url, generate(cfg.emulator.rows, cfg.emulator.seed))
+    for table, n in counts.items():
+        console.print(f"{table}: {n:,} rows")
+    console.print(f"wrote {url}")
+
+
+def default_db_url(cfg: Settings) -> str:
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{cfg.resolve('source.db')}"
+
+
+@app.command()
+def emulate(
+    mode: Annotated[str, typer.Option(help="batch (Kafka REST), stream (Kinesis) or both.")] = "both",
+    count: Annotated[int | None, typer.Option(help="Rows to post [until interrupted].")] = None,
+    rate: Annotated[float | None, typer.Option(help="Rows per second [as fast as possible].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed [100].")] = None,
+    db: Annotated[str | None, typer.Option(help="Read rows from this SQLAlchemy URL.")] = None,
+    url: Annotated[str | None, typer.Option(help="Ingest API URL [http://127.0.0.1:8082].")] = None,
+    prefix: Annotated[str | None, typer.Option(help="Topic/stream prefix [pinpipe].")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="PINPIPE_API_KEY", help="Sent as x-api-key.")
+    ] = None,
+) -> None:
+    """Post sampled rows like the reference user-posting emulators."""
+    from pinpipe.emulator.runner import emulate as run_emulator
+
+    if mode not in ("batch", "stream", "both"):
+        raise typer.BadParameter("choose batch, stream or both", param_hint="--mode")
+    cfg = settings(
+        **{"emulator.seed": seed, "emulator.url": url, "emulator.prefix": prefix}
+    )
+    stats = run_emulator(cfg, mode=mode, count=count, rate=rate, db=db, api_key=api_key)
+    console.print(stats.summary())
+    if stats.failed:
+        raise typer.Exit(1)
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [8082].")] = None,
+) -> None:
+    """Run the ingest API (Kafka REST v2 and Kinesis-proxy routes)."""
+    from pinpipe.ingest.server import serve
+
+    serve(settings(**{"ingest.host": host, "ingest.port": port}))
+
+
+@app.command()
+def sink(once: Once = False) -> None:
+    """Write the log to the raw zone (S3-sink layout), committing offsets per file."""
+    from pinpipe.log import open_log
+    from pinpipe.sink.lake_sink import LakeSink
+
+    cfg = settings()
+    stop = _stop_on_signal()
+    with open_log(cfg) as log_:
+        job = LakeSink(log_, cfg.open_lake(), cfg.sink)
+        job.run(stop, once=once)
+    console.print(f"sink: {job.records_written:,} records in {job.files_written:,} files")
+
+
+@app.command()
+def batch(
+    engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
+) -> None:
+    """Clean the raw zone into batch Delta tables and run every query into results/."""
+    from pinpipe.engines import get_engine
+    from pinpipe.jobs.batch import run_batch
+
+    cfg = settings(**{"batch.engine": engine})
+    report = run_batch(cfg.open_lake(), get_engine(cfg.batch.engine))
+    for table, n in report.rows.items():
+        console.print(
+            f"{table}: {report.raw_records[table]:,} raw → {n:,} rows, "
+            f"{report.rejects[table]:,} quarantined"
+        )
+    console.print(
+        f"cleaned in {report.clean_seconds:.2f}s, {len(report.results)} queries in "
+        f"{report.query_seconds:.2f}s"
+    )
+
+
+@app.command()
+def stream(once: Once = False) -> None:
+    """Clean records from the log into the stream Delta tables, exactly once."""
+    from pinpipe.engines import get_engine
+    from pinpipe.jobs.stream import StreamJob
+    from pinpipe.log import open_log
+
+    cfg = settings()
+    stop = _stop_on_signal()
+    with open_log(cfg) as log_:
+        job = StreamJob(log_, cfg.open_lake(), get_engine("duckdb"), cfg.stream)
+        job.run(stop, once=once)
+    s = job.stats
+    console.print(f"stream: {s.records:,} records → {s.rows:,} rows, {s.rejects:,} quarantined")
+
+
+@app.command()
+def query(
+    name: Annotated[str | None, typer.Argument(help="Query name (see --list).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Run every query.")] = False,
+    list_: Annotated[bool, typer.Option("--list", help="List the query names.")] = False,
+    view: ViewOpt = "merged",
+    fmt: FormatOpt = "table",
+    engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
+) -> None:
+    """Run the analytics over the batch, stream or merged view."""
+    from pinpipe.engines import get_engine
+    from pinpipe.serve.query import run_queries
+    from pinpipe.transform.queries import QUERIES
+
+    if list_:
+        for q in QUERIES:
+            print(q)
+        return
+    if (name is None) == (not all_):
+        raise typer.BadParameter("give a query NAME or --all (see --list)")
+    cfg = settings(**{"batch.engine": engine})
+    names = list(QUERIES) if all_ else [name or ""]
+    results = run_queries(
+        cfg.open_lake(), get_engine(cfg.batch.engine), names, _view(view)
+    )
+    emit(console, results, _format(fmt), many=all_)
+
+
+@app.command()
+def sql(
+    statement: Annotated[str, typer.Argument(help='e.g. "SELECT count(*) FROM pin"')],
+    view: ViewOpt = "merged",
+    fmt: FormatOpt = "table",
+) -> None:
+    """Read-only SQL over views pin, geo, user and quarantine."""
+    from pinpipe.engines import get_engine
+    from pinpipe.serve.query import run_sql
+
+    cfg = settings()
+    result = run_sql(cfg.open_lake(), get_engine("duckdb"), statement, _view(view))
+    emit(console, {"result": result}, _format(fmt), many=False)
+
+
+@app.command()
+def up(
+    port: Annotated[int | None, typer.Option(help="Ingest API port [8082].")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
+) -> None:
+    """Run ingest, sink, stream job and batch scheduler until SIGINT/SIGTERM."""
+    from pinpipe.jobs.supervisor import Supervisor
+
+    cfg = settings(**{"ingest.port": port, "ingest.host": host})
+    supervisor = Supervisor(cfg)
+    supervisor.install_signal_handlers()
+    err_console.print(
+        f"pinpipe up: http://{cfg.ingest.host}:{cfg.ingest.port} (home {cfg.home}); Ctrl-C stops"
+    )
+    raise typer.Exit(supervisor.run())
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(help="Rows to post (each is 6 records).")] = 1000,
+    port: Annotated[int | None, typer.Option(help="Ingest API port [a free one].")] = None,
+) -> None:
+    """Run the whole pipeline on fresh demo data and print every analytic."""
+    from pinpipe.jobs.demo import run_demo
+
+    raise typer.Exit(run_demo(settings(), rows=rows, port=port, console=console))
+
+
+def _view(value: str) -> Any:
+    if value not in ("batch", "stream", "merged"):
+        raise typer.BadParameter("choose batch, stream or merged", param_hint="--view")
+    return value
+
+
+def _format(value: str) -> Format:
+    if value not in ("table", "json", "csv"):
+        raise typer.BadParameter("choose table, json or csv", param_hint="--format")
+    return value  # type: ignore[return-value]
+
+
+def _stop_on_signal() -> threading.Event:
+    """An event set by SIGINT/SIGTERM so a long-running stage drains and commits."""
+    import signal
+
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return stop
+
+
+def main() -> None:
+    """Entry point: pinpipe errors become one line naming the fix, exit status 2."""
+    try:
+        app()
+    except PinpipeError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)

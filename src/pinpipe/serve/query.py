@@ -1,0 +1,37 @@
+"""Serving: the named analytics and read-only SQL over the cleaned tables."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from pinpipe.engines.base import Engine
+from pinpipe.errors import ConfigError
+from pinpipe.lake import Lake
+from pinpipe.serve.views import View, contract_columns, load_views, quarantine_view
+from pinpipe.transform.queries import QUERIES
+from pinpipe.transform.schema import TABLES
+
+
+def run_queries(
+    lake: Lake, engine: Engine, names: list[str], view: View = "merged"
+) -> dict[str, pa.Table]:
+    """Each named query over ``view``, in the order given."""
+    unknown = [n for n in names if n not in QUERIES]
+    if unknown:
+        raise ConfigError(f"unknown query {unknown[0]!r}; choose from: {', '.join(QUERIES)}")
+    views = load_views(lake, engine, view)
+    return {
+        name: engine.to_arrow(QUERIES[name](views["pin"], views["geo"], views["user"]))
+        for name in names
+    }
+
+
+def run_sql(lake: Lake, engine: Engine, query: str, view: View = "merged") -> pa.Table:
+    """Read-only SQL over views ``pin``, ``geo``, ``user`` (``view``) and ``quarantine``."""
+    views = {t: contract_columns(t, v) for t, v in load_views(lake, engine, view).items()}
+    tables = dict(views)
+    quarantine = quarantine_view(lake, engine)
+    if quarantine is not None:
+        tables["quarantine"] = quarantine
+    assert set(TABLES) <= set(tables)
+    return engine.sql(query, tables)

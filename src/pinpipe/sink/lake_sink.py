@@ -1,0 +1,145 @@
+"""Log → raw zone, laid out like Confluent's S3 sink, replay-safe.
+
+Each topic partition has at most one open file, buffered in memory. A file is closed when it
+holds ``flush_size`` records, or before a record whose timestamp is ``rotate_interval_ms`` or
+more after the file's first record (record time, never wall clock). A closed file is written
+under its final name atomically (temp file, fsync, rename) and only then is the consumer
+group's offset committed. A crash therefore replays from the start of the lost file and
+rewrites an object of the same name: the raw zone holds every logged record exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pinpipe.lake import Lake
+from pinpipe.log.base import Log, LogRecord
+from pinpipe.settings import SinkSettings
+from pinpipe.sink.format import lake_line
+from pinpipe.transform.schema import table_of_topic
+
+log = logging.getLogger(__name__)
+
+SINK_GROUP = "pinpipe-sink"
+FETCH_SIZE = 5_000
+
+
+@dataclass
+class _OpenFile:
+    start_offset: int
+    first_timestamp: int
+    lines: list[bytes] = field(default_factory=list)
+
+
+class LakeSink:
+    """Consumes every topic that feeds a table and writes raw NDJSON files."""
+
+    def __init__(
+        self, log_: Log, lake: Lake, settings: SinkSettings, *, group: str = SINK_GROUP
+    ) -> None:
+        self._log = log_
+        self._lake = lake
+        self._settings = settings
+        self._group = group
+        self._positions: dict[tuple[str, int], int] = {}
+        self._open: dict[tuple[str, int], _OpenFile] = {}
+        self.files_written = 0
+        self.records_written = 0
+
+    def _partitions(self) -> list[tuple[str, int]]:
+        return [
+            (info.name, p)
+            for info in self._log.topics()
+            if table_of_topic(info.name) is not None
+            for p in range(info.partitions)
+        ]
+
+    def _position(self, tp: tuple[str, int]) -> int:
+        if tp not in self._positions:
+            committed = self._log.committed(self._group, *tp)
+            self._positions[tp] = committed if committed is not None else 0
+        return self._positions[tp]
+
+    def poll(self) -> int:
+        """Read what the log has now; close the files the rules say are complete."""
+        consumed = 0
+        for tp in self._partitions():
+            while True:
+                batch = self._log.fetch(*tp, self._position(tp), FETCH_SIZE)
+                if not batch:
+                    break
+                for record in batch:
+                    self._add(tp, record)
+                self._positions[tp] = batch[-1].offset + 1
+                consumed += len(batch)
+                if len(batch) < FETCH_SIZE:
+                    break
+        return consumed
+
+    def _add(self, tp: tuple[str, int], record: LogRecord) -> None:
+        current = self._open.get(tp)
+        interval = self._settings.rotate_interval_ms
+        if current is not None and record.timestamp - current.first_timestamp >= interval:
+            self._close(tp)
+            current = None
+        if current is None:
+            current = self._open[tp] = _OpenFile(record.offset, record.timestamp)
+        current.lines.append(lake_line(record))
+        if len(current.lines) >= self._settings.flush_size:
+            self._close(tp)
+
+    def _close(self, tp: tuple[str, int]) -> None:
+        current = self._open.pop(tp)
+        path = self._lake.raw_file(tp[0], tp[1], current.start_offset)
+        _write_atomically(path, b"\n".join(current.lines) + b"\n")
+        next_offset = current.start_offset + len(current.lines)
+        self._log.commit(self._group, {tp: next_offset})
+        self.files_written += 1
+        self.records_written += len(current.lines)
+        log.info("sink wrote %s (%d records)", path.name, len(current.lines))
+
+    def flush(self) -> None:
+        """Close every open file now (end of ``--once`` or shutdown): nothing stays buffered."""
+        for tp in list(self._open):
+            self._close(tp)
+
+    def pending(self) -> int:
+        """Records read but not yet in a committed file."""
+        return sum(len(f.lines) for f in self._open.values())
+
+    def run(self, stop: threading.Event, *, once: bool = False) -> None:
+        """Poll until ``stop`` is set (or, with ``once``, until the log is drained), then flush."""
+        interval = self._settings.poll_interval_ms / 1000
+        idle_ms = 0
+        while not stop.is_set():
+            consumed = self.poll()
+            if once and consumed == 0:
+                break
+            idle_ms = 0 if consumed else idle_ms + self._settings.poll_interval_ms
+            idle_limit = self._settings.idle_commit_ms
+            if idle_limit and idle_ms >= idle_limit and self._open:
+                self.flush()
+            if not consumed:
+                stop.wait(interval)
+        self.poll()
+        self.flush()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` under ``path`` so a reader sees the old object, the new one, or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
