@@ -1,0 +1,42 @@
+# pinpipe: `make demo` and `make test` are the whole quick start.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test unit lint format bench clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## Create .venv and install pinpipe with its dev tools
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+demo: setup ## Run the whole pipeline on demo data and print the analytics
+	$(BIN)/pinpipe demo
+
+test: lint unit ## Lint, type-check and run every test
+
+unit: setup
+	$(BIN)/pytest
+
+lint: setup ## ruff and mypy
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: setup ## Apply ruff's formatting and fixes
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: setup ## Benchmarks; results go to docs/benchmarks.md
+	$(PY) benchmarks/run.py
+
+clean: ## Remove the virtualenv and local state
+	rm -rf $(VENV) .pinpipe .pytest_cache .mypy_cache .ruff_cache
