@@ -108,6 +108,7 @@ def emulate(
 ) -> None:
     """Post sampled rows like the reference user-posting emulators."""
     from pinpipe.emulator.runner import emulate as run_emulator
+    from pinpipe.emulator.runner import summary
 
     if mode not in ("batch", "stream", "both"):
         raise typer.BadParameter("choose batch, stream or both", param_hint="--mode")
@@ -115,7 +116,7 @@ def emulate(
         **{"emulator.seed": seed, "emulator.url": url, "emulator.prefix": prefix}
     )
     stats = run_emulator(cfg, mode=mode, count=count, rate=rate, db=db, api_key=api_key)
-    console.print(stats.summary())
+    console.print(summary(stats))
     if stats.failed:
         raise typer.Exit(1)
 

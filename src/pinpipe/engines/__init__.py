@@ -1,0 +1,22 @@
+"""Engines run the engine-neutral transform; ``get_engine`` picks one by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pinpipe.engines.base import Engine
+from pinpipe.errors import ConfigError
+
+ENGINES = ("duckdb",)
+
+
+def get_engine(name: str = "duckdb", **options: Any) -> Engine:
+    """A new engine called ``name``; ``options`` go to its constructor."""
+    if name == "duckdb":
+        from pinpipe.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine(**options)
+    raise ConfigError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
+
+
+__all__ = ["ENGINES", "Engine", "get_engine"]

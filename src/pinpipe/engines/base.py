@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from pinpipe.errors import ConfigError
-from pinpipe.transform.schema import RAW_FIELDS, RAW_TEXT_FIELD, TableName
+from pinpipe.transform.schema import RAW_TEXT_FIELD, TableName
+from pinpipe.transform.staging import raw_fields
 
 LINE_FIELD: Final = "_line"
 """The whole lake line as text, kept so a rejected record can be quarantined as it arrived."""
@@ -31,13 +32,6 @@ RAW_META: Final[dict[str, dt.DataType]] = {
     LINE_FIELD: dt.string,
 }
 """Metadata columns of the raw relation, before the record's own fields."""
-
-
-def raw_fields(table: TableName) -> tuple[str, ...]:
-    """The record fields read for ``table``: its source fields plus both key spellings."""
-    fields = RAW_FIELDS[table]
-    extra = tuple(k for k in ("ind", "index") if k not in fields)
-    return fields + extra
 
 
 def raw_schema(table: TableName) -> ibis.Schema:

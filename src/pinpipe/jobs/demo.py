@@ -15,7 +15,7 @@ import time
 from rich.console import Console
 
 from pinpipe.cli.output import render_table
-from pinpipe.emulator.runner import emulate
+from pinpipe.emulator.runner import emulate, summary
 from pinpipe.engines import get_engine
 from pinpipe.errors import JobError
 from pinpipe.jobs.batch import run_batch
@@ -79,8 +79,8 @@ def run_demo(base: Settings, *, rows: int, port: int | None, console: Console) -
         raise JobError("the ingest API did not start; see the log above")
     started = time.perf_counter()
     stats = emulate(cfg, mode="both", count=rows, rate=None, db=None, api_key=None)
-    console.print(f"posted: {stats.summary()} in {time.perf_counter() - started:.1f}s")
-    wait_until_streamed(cfg, supervisor, stats.acknowledged)
+    console.print(f"posted: {summary(stats)} in {time.perf_counter() - started:.1f}s")
+    wait_until_streamed(cfg, supervisor, stats.total_acknowledged)
     s = supervisor.stream.stats
     console.print(f"stream job: {s.records:,} records → {s.rows:,} rows, {s.rejects:,} quarantined")
     supervisor.stop.set()

@@ -29,5 +29,5 @@ def open_log(settings: Settings) -> Log:
         )
     raise ConfigError(
         f"log backend {settings.log.backend!r} is not available yet: the Kafka backend comes "
-        "in a later release; set [log] backend = \"embedded\" (PINPIPE_LOG__BACKEND=embedded)"
+        'in a later release; set [log] backend = "embedded" (PINPIPE_LOG__BACKEND=embedded)'
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ibis.expr.types as ir
 import pyarrow as pa
 
 from pinpipe.engines.base import Engine
@@ -28,8 +29,9 @@ def run_queries(
 
 def run_sql(lake: Lake, engine: Engine, query: str, view: View = "merged") -> pa.Table:
     """Read-only SQL over views ``pin``, ``geo``, ``user`` (``view``) and ``quarantine``."""
-    views = {t: contract_columns(t, v) for t, v in load_views(lake, engine, view).items()}
-    tables = dict(views)
+    tables: dict[str, ir.Table] = {
+        t: contract_columns(t, v) for t, v in load_views(lake, engine, view).items()
+    }
     quarantine = quarantine_view(lake, engine)
     if quarantine is not None:
         tables["quarantine"] = quarantine

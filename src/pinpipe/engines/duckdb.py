@@ -1,0 +1,177 @@
+"""The embedded engine: DuckDB through Ibis, Delta through delta-rs (no DuckDB extensions).
+
+Lake lines are parsed once per line with DuckDB's JSON reader (``read_ndjson_objects``) and one
+``json_transform`` into a struct of text fields, which is several times faster than extracting
+each field with its own JSON path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import deltalake
+import duckdb
+import ibis
+import ibis.expr.datatypes as dt
+import orjson
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from pinpipe.engines.base import (
+    LINE_FIELD,
+    RAW_META,
+    Engine,
+    check_read_only,
+    raw_schema,
+)
+from pinpipe.errors import ConfigError
+from pinpipe.transform.schema import RAW_TEXT_FIELD, TableName
+from pinpipe.transform.staging import raw_fields
+
+MAX_LINE_BYTES = 64 * 1024 * 1024
+"""Longest lake line read from a file (DuckDB's default is 16 MiB)."""
+
+_TEXT_META = ("_topic", "_partition", "_offset", "_timestamp", RAW_TEXT_FIELD)
+
+
+def _json_valid(j: str) -> bool:  # pragma: no cover - signature only, DuckDB runs it
+    raise NotImplementedError
+
+
+def _json_transform(j: str, spec: str) -> Any:  # pragma: no cover - signature only
+    raise NotImplementedError
+
+
+_valid = ibis.udf.scalar.builtin(_json_valid, name="json_valid")
+
+
+@cache
+def _transform(table: TableName) -> tuple[Any, str]:
+    """DuckDB ``json_transform`` typed for ``table``'s text fields, and its structure spec."""
+    names = (*_TEXT_META, *raw_fields(table))
+    struct = dt.Struct({n: dt.string for n in names})
+    spec = orjson.dumps(dict.fromkeys(names, "VARCHAR")).decode()
+    fn = ibis.udf.scalar.builtin(
+        _json_transform, name="json_transform", signature=((dt.string, dt.string), struct)
+    )
+    return fn, spec
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class DuckDBEngine(Engine):
+    """In-process engine for one machine; ``threads``/``memory_limit`` go to DuckDB."""
+
+    name = "duckdb"
+
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        storage_options: dict[str, str] | None = None,
+    ) -> None:
+        config: dict[str, Any] = {}
+        if threads is not None:
+            config["threads"] = threads
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
+        self._con = ibis.duckdb.connect(**config)
+        self._storage_options = storage_options
+        self._sql_lock = threading.Lock()
+
+    @property
+    def backend(self) -> Any:
+        """The Ibis DuckDB backend, for callers that need backend-specific features."""
+        return self._con
+
+    def raw_from_files(self, table: TableName, paths: Sequence[str]) -> ibis.Table:
+        if not paths:
+            return self._empty(table)
+        files = "[" + ", ".join(_sql_text(str(p)) for p in paths) + "]"
+        src = self._con.sql(
+            f"SELECT CAST(json AS VARCHAR) AS j FROM read_ndjson_objects({files}, "
+            f"format = 'newline_delimited', ignore_errors = true, "
+            f"maximum_object_size = {MAX_LINE_BYTES})"
+        )
+        # ignore_errors turns a line that is not JSON (a torn write) into NULL: it becomes a
+        # 'not a JSON object' reject with an empty _raw instead of stopping the whole read.
+        return self._parse(table, src.j, src)
+
+    def raw_from_lines(self, table: TableName, lines: Sequence[bytes]) -> ibis.Table:
+        if not lines:
+            return self._empty(table)
+        text = pa.array([ln.decode("utf-8", "backslashreplace") for ln in lines], pa.string())
+        src = ibis.memtable(pa.table({"j": text}))
+        checked = ibis.ifelse(_valid(src.j), src.j, ibis.null(dt.string))
+        return self._parse(table, checked, src)
+
+    def _parse(self, table: TableName, json: ibis.Value, src: ibis.Table) -> ibis.Table:
+        """The raw relation from text lines ``src.j`` (``json`` is NULL where not valid JSON)."""
+        transform, spec = _transform(table)
+        is_object = json.lstrip().startswith("{").fill_null(False)
+        parsed = src.select(
+            j=src.j,
+            is_object=is_object,
+            doc=transform(ibis.ifelse(is_object, json, ibis.null(dt.string)), spec),
+        ).view()
+        # view() keeps Ibis from inlining ``doc`` into every column: one JSON parse per line.
+        src, is_object, doc = parsed, parsed.is_object, parsed.doc
+        cols: dict[str, ibis.Value] = {}
+        for name, typ in RAW_META.items():
+            if name == LINE_FIELD:
+                cols[name] = src.j
+            elif name == RAW_TEXT_FIELD:
+                cols[name] = ibis.ifelse(is_object, doc[name], src.j.fill_null(""))
+            elif typ.is_string():
+                cols[name] = doc[name]
+            else:
+                cols[name] = doc[name].try_cast(typ)
+        for name in raw_fields(table):
+            cols[name] = doc[name]
+        return src.select(**cols)
+
+    def _empty(self, table: TableName) -> ibis.Table:
+        return ibis.memtable(raw_schema(table).to_pyarrow().empty_table())
+
+    def table(self, arrow: pa.Table | pads.Dataset) -> ibis.Table:
+        return ibis.memtable(arrow)
+
+    def read_delta(self, path: str) -> ibis.Table | None:
+        if not deltalake.DeltaTable.is_deltatable(path, storage_options=self._storage_options):
+            return None
+        delta = deltalake.DeltaTable(path, storage_options=self._storage_options)
+        return self.table(delta.to_pyarrow_dataset())
+
+    def to_arrow(self, expr: ibis.Table) -> pa.Table:
+        return self._con.to_pyarrow(expr)
+
+    def sql(self, query: str, views: dict[str, ibis.Table]) -> pa.Table:
+        body = check_read_only(query)
+        try:
+            statements = duckdb.extract_statements(body)
+        except duckdb.Error as exc:
+            raise ConfigError(f"the SQL query does not parse: {exc}") from exc
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise ConfigError("only one read-only SELECT (or WITH ... SELECT) query is allowed")
+        with self._sql_lock:
+            created: list[str] = []
+            try:
+                for name, expr in views.items():
+                    self._con.create_view(name, expr, overwrite=True)
+                    created.append(name)
+                return self._con.raw_sql(body).to_arrow_table()
+            except duckdb.Error as exc:
+                raise ConfigError(f"the SQL query failed: {exc}") from exc
+            finally:
+                for name in created:
+                    quoted = '"' + name.replace('"', '""') + '"'
+                    self._con.raw_sql(f"DROP VIEW IF EXISTS {quoted}")
+
+    def close(self) -> None:
+        self._con.disconnect()

@@ -1,0 +1,287 @@
+"""The poster against a loopback stub: exact paths, headers and bodies; retries; give-up."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import islice
+from typing import Any
+
+import pytest
+
+from pinpipe.emulator.generator import SourceTables, generate
+from pinpipe.emulator.poster import DeliveryError, Poster, Stats, run
+from pinpipe.emulator.sampler import payloads, sample_rows
+from pinpipe.errors import ConfigError, PinpipeError
+
+Reply = tuple[int, dict[str, str], Any]
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    port: int
+
+
+@dataclass
+class Stub:
+    """Records requests; replies from a per-path script, then with a success."""
+
+    url: str = ""
+    seen: list[Seen] = field(default_factory=list)
+    script: dict[str, list[Reply]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reply(self, path: str) -> Reply:
+        with self.lock:
+            queue = self.script.get(path)
+            if queue:
+                return queue.pop(0)
+        if path.startswith("/topics/"):
+            body = {"offsets": [{"partition": 0, "offset": 1, "error_code": None, "error": None}]}
+            return 200, {"Content-Type": "application/vnd.kafka.v2+json"}, body
+        return 200, {}, {"SequenceNumber": "1", "ShardId": "shardId-000000000000"}
+
+    def paths(self) -> list[str]:
+        return [s.path for s in self.seen]
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    state = Stub()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, so connection reuse is visible
+        disable_nagle_algorithm = True  # headers and body go out in two writes
+
+        def _handle(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with state.lock:
+                state.seen.append(
+                    Seen(
+                        self.command,
+                        self.path,
+                        dict(self.headers.items()),
+                        json.loads(raw),
+                        self.client_address[1],
+                    )
+                )
+            status, headers, body = state.reply(self.path)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_POST = do_PUT = _handle
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def tables() -> SourceTables:
+    return generate(300, seed=5)
+
+
+def fast_poster(url: str, **kwargs: Any) -> Poster:
+    kwargs.setdefault("initial_backoff", 0.001)
+    kwargs.setdefault("max_backoff", 0.01)
+    return Poster(url, "0e95b18877fd", **kwargs)
+
+
+def test_batch_requests_exactly(stub: Stub, tables: SourceTables) -> None:
+    row = payloads(tables, 7)
+    with fast_poster(stub.url, mode="batch") as poster:
+        poster.post_row(*row)
+    assert stub.paths() == [
+        "/topics/0e95b18877fd.pin",
+        "/topics/0e95b18877fd.geo",
+        "/topics/0e95b18877fd.user",
+    ]
+    for seen, record in zip(stub.seen, row, strict=True):
+        assert seen.method == "POST"
+        assert seen.headers["Content-Type"] == "application/vnd.kafka.json.v2+json"
+        assert "x-api-key" not in {k.lower() for k in seen.headers}
+        assert seen.body == {"records": [{"value": record}]}
+    assert len({s.port for s in stub.seen}) == 1  # one pooled connection
+    assert poster.stats.acknowledged == {("batch", t): 1 for t in ("pin", "geo", "user")}
+    assert poster.stats.rows == 1 and poster.stats.failed == poster.stats.retried == 0
+
+
+def test_stream_requests_exactly(stub: Stub, tables: SourceTables) -> None:
+    row = payloads(tables, 3)
+    with fast_poster(stub.url, mode="stream", api_key="s3cret") as poster:
+        poster.post_row(*row)
+    assert stub.paths() == [
+        "/streams/streaming-0e95b18877fd-pin/record",
+        "/streams/streaming-0e95b18877fd-geo/record",
+        "/streams/streaming-0e95b18877fd-user/record",
+    ]
+    for seen, record, table in zip(stub.seen, row, ("pin", "geo", "user"), strict=True):
+        assert seen.method == "PUT"
+        assert seen.headers["Content-Type"] == "application/json"
+        assert seen.headers["x-api-key"] == "s3cret"
+        assert seen.body == {
+            "StreamName": f"streaming-0e95b18877fd-{table}",
+            "Data": record,
+            "PartitionKey": table,
+        }
+
+
+def test_both_doors(stub: Stub, tables: SourceTables) -> None:
+    with fast_poster(stub.url, mode="both", partition_key="partition-1") as poster:
+        poster.post_row(*payloads(tables, 0))
+    assert len(stub.seen) == 6
+    assert {s.body["PartitionKey"] for s in stub.seen if s.method == "PUT"} == {"partition-1"}
+    assert poster.stats.total_acknowledged == 6
+    assert set(poster.stats.acknowledged) == {
+        (d, t) for d in ("batch", "stream") for t in ("pin", "geo", "user")
+    }
+
+
+def test_retries_500_and_429_then_succeeds(stub: Stub, tables: SourceTables) -> None:
+    stub.script["/topics/0e95b18877fd.pin"] = [(500, {}, {"error_code": 50001}), (429, {}, {})]
+    with fast_poster(stub.url) as poster:
+        poster.post_row(*payloads(tables, 1))
+    pins = [s for s in stub.seen if s.path.endswith(".pin")]
+    assert len(pins) == 3 and pins[0].body == pins[1].body == pins[2].body
+    assert poster.stats.retried == 2 and poster.stats.failed == 0
+    assert poster.stats.acknowledged[("batch", "pin")] == 1
+
+
+def test_honours_retry_after(stub: Stub, tables: SourceTables) -> None:
+    stub.script["/topics/0e95b18877fd.geo"] = [(429, {"Retry-After": "0.3"}, {})]
+    start = time.monotonic()
+    with fast_poster(stub.url) as poster:
+        poster.post_row(*payloads(tables, 1))
+    assert time.monotonic() - start >= 0.3
+    assert poster.stats.retried == 1
+
+
+def test_gives_up_after_bounded_time(stub: Stub, tables: SourceTables) -> None:
+    stub.script["/topics/0e95b18877fd.pin"] = [(503, {}, {})] * 10_000
+    start = time.monotonic()
+    with fast_poster(stub.url, max_retry_time=0.3) as poster, pytest.raises(DeliveryError) as info:
+        poster.post_row(*payloads(tables, 1))
+    assert time.monotonic() - start < 3
+    assert isinstance(info.value, PinpipeError) and info.value.transient
+    assert info.value.status == 503 and "gave up" in str(info.value)
+    assert poster.stats.failed == 1 and poster.stats.retried >= 2
+
+
+def test_connection_refused_is_retried_then_fails(tables: SourceTables) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    poster = fast_poster(f"http://127.0.0.1:{port}", max_retry_time=0.2)
+    with poster, pytest.raises(DeliveryError, match="gave up"):
+        poster.send("batch", "pin", payloads(tables, 0)[0])
+    assert poster.stats.retried >= 1 and poster.stats.failed == 1
+
+
+def test_kafka_error_codes_in_a_200(stub: Stub, tables: SourceTables) -> None:
+    retriable = {
+        "offsets": [{"partition": None, "offset": None, "error_code": 50003, "error": "x"}]
+    }
+    fatal = {"offsets": [{"partition": None, "offset": None, "error_code": 40403, "error": "no"}]}
+    stub.script["/topics/0e95b18877fd.pin"] = [(200, {}, retriable)]
+    stub.script["/topics/0e95b18877fd.user"] = [(200, {}, fatal)]
+    pin, _geo, user = payloads(tables, 2)
+    with fast_poster(stub.url) as poster:
+        poster.send("batch", "pin", pin)
+        with pytest.raises(DeliveryError, match="40403") as info:
+            poster.send("batch", "user", user)
+    assert not info.value.transient
+    assert stub.paths().count("/topics/0e95b18877fd.pin") == 2
+    assert stub.paths().count("/topics/0e95b18877fd.user") == 1  # not retried
+    assert poster.stats.retried == 1 and poster.stats.failed == 1
+
+
+def test_kinesis_error_types_in_a_200(stub: Stub, tables: SourceTables) -> None:
+    path = "/streams/streaming-0e95b18877fd-geo/record"
+    throttled = {"__type": "ProvisionedThroughputExceededException", "message": "slow down"}
+    stub.script[path] = [(200, {}, throttled), (200, {}, {"__type": "ResourceNotFoundException"})]
+    geo = payloads(tables, 2)[1]
+    poster = fast_poster(stub.url, mode="stream")
+    with poster, pytest.raises(DeliveryError, match="ResourceNotFoundException"):
+        poster.send("stream", "geo", geo)
+    assert stub.paths().count(path) == 2 and poster.stats.retried == 1
+
+
+def test_run_posts_the_sampled_rows(stub: Stub, tables: SourceTables) -> None:
+    progress: list[int] = []
+    stats = run(
+        tables,
+        mode="batch",
+        count=5,
+        seed=11,
+        url=stub.url,
+        prefix="pp",
+        on_progress=lambda s: progress.append(s.rows),
+    )
+    expected = list(islice(sample_rows(len(tables), 11), 5))
+    sent = [s.body["records"][0]["value"]["index"] for s in stub.seen if s.path == "/topics/pp.pin"]
+    assert sent == expected
+    geo = [s.body["records"][0]["value"] for s in stub.seen if s.path == "/topics/pp.geo"]
+    assert [g["ind"] for g in geo] == expected and isinstance(geo[0]["timestamp"], str)
+    assert isinstance(stats, Stats) and stats.rows == 5 and progress == [1, 2, 3, 4, 5]
+    assert stats.total_acknowledged == 15
+
+
+def test_run_rate_and_stop_event(stub: Stub, tables: SourceTables) -> None:
+    start = time.monotonic()
+    stats = run(tables, mode="stream", count=6, rate=50, url=stub.url)
+    assert time.monotonic() - start >= 5 / 50 and stats.rows == 6
+
+    stop = threading.Event()
+
+    def progress(s: Stats) -> None:
+        if s.rows == 3:
+            stop.set()
+
+    stats = run(tables, mode="batch", stop_event=stop, on_progress=progress, url=stub.url)
+    assert stats.rows == 3
+
+
+def test_run_skips_rejected_records_but_stops_on_auth_errors(
+    stub: Stub, tables: SourceTables
+) -> None:
+    stub.script["/topics/pp.pin"] = [(400, {}, {"error_code": 42201, "message": "bad"})]
+    stats = run(tables, mode="batch", count=3, url=stub.url, prefix="pp")
+    assert stats.rows == 3 and stats.failed == 1 and stats.total_acknowledged == 8
+    stub.script["/topics/pp.geo"] = [(401, {}, {"message": "no key"})]
+    with pytest.raises(DeliveryError) as info:
+        run(tables, mode="batch", count=3, url=stub.url, prefix="pp")
+    assert info.value.status == 401
+
+
+def test_bad_configuration() -> None:
+    with pytest.raises(ConfigError):
+        Poster("http://127.0.0.1:1", mode="carrier-pigeon")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        Poster("127.0.0.1:8082")
+    with pytest.raises(ConfigError):
+        run(generate(5), rate=0)
