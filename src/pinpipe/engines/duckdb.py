@@ -34,6 +34,8 @@ from pinpipe.transform.staging import raw_fields
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest lake line read from a file (DuckDB's default is 16 MiB)."""
 
+_LINES_PER_BATCH = 32_768
+
 _TEXT_META = ("_topic", "_partition", "_offset", "_timestamp", RAW_TEXT_FIELD)
 
 
@@ -62,6 +64,14 @@ def _transform(table: TableName) -> tuple[Any, str]:
 
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _text(lines: Sequence[bytes]) -> pa.Array:
+    """Lines as an Arrow string array; bytes that are not UTF-8 are kept backslash-escaped."""
+    try:
+        return pa.array(lines, pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([ln.decode("utf-8", "backslashreplace") for ln in lines], pa.string())
 
 
 class DuckDBEngine(Engine):
@@ -106,8 +116,10 @@ class DuckDBEngine(Engine):
     def raw_from_lines(self, table: TableName, lines: Sequence[bytes]) -> ibis.Table:
         if not lines:
             return self._empty(table)
-        text = pa.array([ln.decode("utf-8", "backslashreplace") for ln in lines], pa.string())
-        src = ibis.memtable(pa.table({"j": text}))
+        text = _text(lines)
+        # Several record batches let DuckDB scan the lines on all its threads.
+        chunks = [text.slice(i, _LINES_PER_BATCH) for i in range(0, len(text), _LINES_PER_BATCH)]
+        src = ibis.memtable(pa.table({"j": pa.chunked_array(chunks, pa.string())}))
         checked = ibis.ifelse(_valid(src.j), src.j, ibis.null(dt.string))
         return self._parse(table, checked, src)
 
