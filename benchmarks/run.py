@@ -163,8 +163,13 @@ def bench_latency(rate: float, seconds: float, work: Path) -> dict[str, float]:
     }
 
 
+def rate(batch: dict[str, float], key: str) -> str:
+    return f"{batch['events'] / batch[key]:,.0f}"
+
+
 def write_report(batch: dict[str, float], latency: dict[str, float]) -> str:
     events = batch["events"]
+    both = batch["clean_s"] + batch["query_s"]
     return f"""# Benchmarks
 
 Measured by `make bench` (`benchmarks/run.py`) on {platform.machine()}, {os.cpu_count()} cores,
@@ -180,11 +185,11 @@ cleaned, deduplicated to one row per ind and queried by the batch job on DuckDB.
 
 | step | seconds | records/s |
 |---|---:|---:|
-| produce to the embedded log | {batch["produce_s"]:.2f} | {events / batch["produce_s"]:,.0f} |
-| sink to the raw zone | {batch["sink_s"]:.2f} | {events / batch["sink_s"]:,.0f} |
-| batch clean + dedup + Delta write | {batch["clean_s"]:.2f} | {events / batch["clean_s"]:,.0f} |
+| produce to the embedded log | {batch["produce_s"]:.2f} | {rate(batch, "produce_s")} |
+| sink to the raw zone | {batch["sink_s"]:.2f} | {rate(batch, "sink_s")} |
+| batch clean + dedup + Delta write | {batch["clean_s"]:.2f} | {rate(batch, "clean_s")} |
 | nine queries | {batch["query_s"]:.2f} | |
-| **batch clean + queries** | **{batch["clean_s"] + batch["query_s"]:.2f}** | **{events / (batch["clean_s"] + batch["query_s"]):,.0f}** |
+| **batch clean + queries** | **{both:.2f}** | **{events / both:,.0f}** |
 
 The cleaned tables hold {batch["clean_rows"]:,.0f} rows (one per ind and table).
 
@@ -197,7 +202,7 @@ to the first table version holding the record.
 
 | records | visible | p50 ms | p99 ms | max ms |
 |---:|---:|---:|---:|---:|
-| {latency["records"]:,.0f} | {latency["visible"]:,.0f} | {latency["p50_ms"]:.0f} | {latency["p99_ms"]:.0f} | {latency["max_ms"]:.0f} |
+| {" | ".join(f"{latency[k]:,.0f}" for k in ("records", "visible", "p50_ms", "p99_ms", "max_ms"))} |
 """
 
 

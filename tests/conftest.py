@@ -37,9 +37,7 @@ def source() -> SourceTables:
     return generate(300, seed=7)
 
 
-def produce_rows(
-    log_: Log, source: SourceTables, rows: list[int], prefix: str = "pinpipe"
-) -> int:
+def produce_rows(log_: Log, source: SourceTables, rows: list[int], prefix: str = "pinpipe") -> int:
     """Post rows' pin/geo/user to ``<prefix>.pin|geo|user``; returns records produced."""
     batches: dict[str, list[ProduceRecord]] = {"pin": [], "geo": [], "user": []}
     for row in rows:

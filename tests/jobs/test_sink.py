@@ -15,7 +15,11 @@ from pinpipe.sink.lake_sink import SINK_GROUP, LakeSink
 
 def _produce(log: EmbeddedLog, topic: str, n: int, start: int = 0) -> None:
     log.produce(
-        topic, [ProduceRecord(orjson.dumps({"index": i, "title": f"t{i}"})) for i in range(start, start + n)]
+        topic,
+        [
+            ProduceRecord(orjson.dumps({"index": i, "title": f"t{i}"}))
+            for i in range(start, start + n)
+        ],
     )
 
 

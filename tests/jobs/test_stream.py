@@ -15,18 +15,23 @@ from deltalake import DeltaTable
 
 from pinpipe.emulator.generator import SourceTables
 from pinpipe.engines import get_engine
+from pinpipe.jobs.stream import StreamJob
 from pinpipe.lake import Lake
 from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, StreamSettings
-from pinpipe.jobs.stream import StreamJob
 from tests.conftest import produce_rows
 
 
 def _stream_rows(lake: Lake, table: str) -> list[tuple[str, int, int]]:
     t = DeltaTable(str(lake.table("stream", table))).to_pyarrow_table()
     return sorted(
-        zip(t["_topic"].to_pylist(), t["_partition"].to_pylist(), t["_offset"].to_pylist(), strict=True)
+        zip(
+            t["_topic"].to_pylist(),
+            t["_partition"].to_pylist(),
+            t["_offset"].to_pylist(),
+            strict=True,
+        )
     )
 
 

@@ -9,7 +9,7 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast, get_args
 
 import typer
 from rich.console import Console
@@ -95,9 +95,13 @@ def default_db_url(cfg: Settings) -> str:
 
 @app.command()
 def emulate(
-    mode: Annotated[str, typer.Option(help="batch (Kafka REST), stream (Kinesis) or both.")] = "both",
+    mode: Annotated[
+        str, typer.Option(help="batch (Kafka REST), stream (Kinesis) or both.")
+    ] = "both",
     count: Annotated[int | None, typer.Option(help="Rows to post [until interrupted].")] = None,
-    rate: Annotated[float | None, typer.Option(help="Rows per second [as fast as possible].")] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="Rows per second [as fast as possible].")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed [100].")] = None,
     db: Annotated[str | None, typer.Option(help="Read rows from this SQLAlchemy URL.")] = None,
     url: Annotated[str | None, typer.Option(help="Ingest API URL [http://127.0.0.1:8082].")] = None,
@@ -107,15 +111,14 @@ def emulate(
     ] = None,
 ) -> None:
     """Post sampled rows like the reference user-posting emulators."""
+    from pinpipe.emulator.poster import Mode
     from pinpipe.emulator.runner import emulate as run_emulator
     from pinpipe.emulator.runner import summary
 
-    if mode not in ("batch", "stream", "both"):
+    if mode not in get_args(Mode):
         raise typer.BadParameter("choose batch, stream or both", param_hint="--mode")
-    cfg = settings(
-        **{"emulator.seed": seed, "emulator.url": url, "emulator.prefix": prefix}
-    )
-    stats = run_emulator(cfg, mode=mode, count=count, rate=rate, db=db, api_key=api_key)
+    cfg = settings(**{"emulator.seed": seed, "emulator.url": url, "emulator.prefix": prefix})
+    stats = run_emulator(cfg, mode=cast(Mode, mode), count=count, rate=rate, db=db, api_key=api_key)
     console.print(summary(stats))
     if stats.failed:
         raise typer.Exit(1)
@@ -205,9 +208,7 @@ def query(
         raise typer.BadParameter("give a query NAME or --all (see --list)")
     cfg = settings(**{"batch.engine": engine})
     names = list(QUERIES) if all_ else [name or ""]
-    results = run_queries(
-        cfg.open_lake(), get_engine(cfg.batch.engine), names, _view(view)
-    )
+    results = run_queries(cfg.open_lake(), get_engine(cfg.batch.engine), names, _view(view))
     emit(console, results, _format(fmt), many=all_)
 
 

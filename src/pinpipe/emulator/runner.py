@@ -24,7 +24,9 @@ def load_source(cfg: Settings, db: str | None) -> SourceTables:
 
 
 def summary(stats: Stats) -> str:
-    doors = ", ".join(f"{door}/{table} {n:,}" for (door, table), n in sorted(stats.acknowledged.items()))
+    doors = ", ".join(
+        f"{door}/{table} {n:,}" for (door, table), n in sorted(stats.acknowledged.items())
+    )
     return (
         f"{stats.rows:,} rows, {stats.total_acknowledged:,} records acknowledged ({doors}), "
         f"{stats.failed:,} failed, {stats.retried:,} retried"

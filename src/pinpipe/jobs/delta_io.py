@@ -36,9 +36,7 @@ def committed_positions(path: Path, prefix: str, partitions: list[tuple[str, int
     table = open_table(path)
     positions: Positions = {}
     for topic, partition in partitions:
-        version = (
-            table.transaction_version(app_id(prefix, topic, partition)) if table else None
-        )
+        version = table.transaction_version(app_id(prefix, topic, partition)) if table else None
         positions[(topic, partition)] = version if version is not None else 0
     return positions
 
@@ -50,9 +48,7 @@ def drop_committed(rows: pa.Table, positions: Positions) -> pa.Table:
     keep = pa.array([True] * rows.num_rows)
     for (topic, partition), offset in positions.items():
         older = pc.and_(
-            pc.and_(
-                pc.equal(rows["_topic"], topic), pc.equal(rows["_partition"], partition)
-            ),
+            pc.and_(pc.equal(rows["_topic"], topic), pc.equal(rows["_partition"], partition)),
             pc.less(rows["_offset"], offset),
         )
         keep = pc.and_(keep, pc.invert(older))

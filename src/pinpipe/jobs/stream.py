@@ -41,9 +41,7 @@ class StreamStats:
 
 
 class StreamJob:
-    def __init__(
-        self, log_: Log, lake: Lake, engine: Engine, settings: StreamSettings
-    ) -> None:
+    def __init__(self, log_: Log, lake: Lake, engine: Engine, settings: StreamSettings) -> None:
         self._log = log_
         self._lake = lake
         self._engine = engine

@@ -107,7 +107,7 @@ class Log(ABC):
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         """Commit ``{(topic, partition): next offset}`` for ``group`` atomically."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
 
     def __enter__(self) -> Self:

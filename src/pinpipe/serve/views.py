@@ -61,9 +61,7 @@ def contract_columns(table: TableName, expr: ir.Table) -> ir.Table:
 def quarantine_view(lake: Lake, engine: Engine) -> ir.Table | None:
     """Every quarantined record across the three tables."""
     parts = [
-        q
-        for t in TABLES
-        if (q := engine.read_delta(str(lake.table("quarantine", t)))) is not None
+        q for t in TABLES if (q := engine.read_delta(str(lake.table("quarantine", t)))) is not None
     ]
     if not parts:
         return None

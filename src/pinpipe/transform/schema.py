@@ -64,7 +64,7 @@ QUARANTINE_COLUMNS: Final[tuple[str, ...]] = (
 
 
 def table_of_topic(topic: str) -> TableName | None:
-    """The table a topic or stream feeds: names ending ``.pin``/``-pin``/``_pin`` (geo, user alike)."""
+    """The table a topic or stream feeds: names ending ``.pin``, ``-pin`` or ``_pin`` (etc.)."""
     for table in TABLES:
         for sep in (".", "-", "_"):
             if topic.endswith(sep + table):
