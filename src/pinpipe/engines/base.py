@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import ibis
@@ -105,6 +105,21 @@ class Engine(ABC):
     @abstractmethod
     def sql(self, query: str, views: dict[str, ibis.Table]) -> pa.Table:
         """Run one read-only SELECT over ``views`` (name → table); ConfigError otherwise."""
+
+    def prepare_lines(
+        self, table: TableName, build: Callable[[ibis.Table], dict[str, ibis.Table]]
+    ) -> Callable[[Sequence[bytes]], dict[str, pa.Table]]:
+        """A reusable plan from in-memory lake lines to named outputs (the stream job's path).
+
+        ``build`` turns the raw relation into named outputs. Engines that can should compile
+        it once and only bind new lines per call: compiling costs more than a small batch.
+        """
+
+        def run(lines: Sequence[bytes]) -> dict[str, pa.Table]:
+            outputs = build(self.raw_from_lines(table, lines))
+            return {name: self.to_arrow(expr) for name, expr in outputs.items()}
+
+        return run
 
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release connections; the engine is unusable afterwards."""

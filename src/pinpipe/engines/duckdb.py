@@ -7,8 +7,9 @@ each field with its own JSON path.
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -35,6 +36,8 @@ MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest lake line read from a file (DuckDB's default is 16 MiB)."""
 
 _LINES_PER_BATCH = 32_768
+
+_PLACEHOLDERS = itertools.count()
 
 _TEXT_META = ("_topic", "_partition", "_offset", "_timestamp", RAW_TEXT_FIELD)
 
@@ -64,6 +67,13 @@ def _transform(table: TableName) -> tuple[Any, str]:
 
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _lines_table(lines: Sequence[bytes]) -> pa.Table:
+    """Lines as a one-column table in several batches, so DuckDB scans them on all threads."""
+    text = _text(lines)
+    chunks = [text.slice(i, _LINES_PER_BATCH) for i in range(0, len(text), _LINES_PER_BATCH)]
+    return pa.table({"j": pa.chunked_array(chunks, pa.string())})
 
 
 def _text(lines: Sequence[bytes]) -> pa.Array:
@@ -116,12 +126,37 @@ class DuckDBEngine(Engine):
     def raw_from_lines(self, table: TableName, lines: Sequence[bytes]) -> ibis.Table:
         if not lines:
             return self._empty(table)
-        text = _text(lines)
-        # Several record batches let DuckDB scan the lines on all its threads.
-        chunks = [text.slice(i, _LINES_PER_BATCH) for i in range(0, len(text), _LINES_PER_BATCH)]
-        src = ibis.memtable(pa.table({"j": pa.chunked_array(chunks, pa.string())}))
+        return self._parse_lines(table, ibis.memtable(_lines_table(lines)))
+
+    def _parse_lines(self, table: TableName, src: ibis.Table) -> ibis.Table:
         checked = ibis.ifelse(_valid(src.j), src.j, ibis.null(dt.string))
         return self._parse(table, checked, src)
+
+    def prepare_lines(
+        self, table: TableName, build: Callable[[ibis.Table], dict[str, ibis.Table]]
+    ) -> Callable[[Sequence[bytes]], dict[str, pa.Table]]:
+        """Compile once against a named placeholder; each call binds new lines to that name."""
+        name = f"pinpipe_lines_{table}_{next(_PLACEHOLDERS)}"
+        placeholder = ibis.table({"j": "string"}, name=name)
+        outputs = build(self._parse_lines(table, placeholder))
+        plans = {
+            out: (str(self._con.compile(expr)), expr.schema().to_pyarrow())
+            for out, expr in outputs.items()
+        }
+        con = self._con.con
+
+        def run(lines: Sequence[bytes]) -> dict[str, pa.Table]:
+            with self._sql_lock:
+                con.register(name, _lines_table(lines))
+                try:
+                    return {
+                        out: con.sql(sql).to_arrow_table().cast(schema)
+                        for out, (sql, schema) in plans.items()
+                    }
+                finally:
+                    con.unregister(name)
+
+        return run
 
     def _parse(self, table: TableName, json: ibis.Value, src: ibis.Table) -> ibis.Table:
         """The raw relation from text lines ``src.j`` (``json`` is NULL where not valid JSON)."""

@@ -41,7 +41,7 @@ class BatchReport:
 def clean_table(lake: Lake, engine: Engine, table: TableName, report: BatchReport) -> None:
     """Rebuild ``tables/batch/<table>`` and its batch quarantine from the raw zone."""
     files = [str(f.path) for f in lake.raw_files(table)]
-    raw = engine.raw_from_files(table, files).cache()
+    raw = engine.raw_from_files(table, files)
     cleaned = clean(table, raw)
     watermark_rows = engine.to_arrow(
         raw.group_by(["_topic", "_partition"]).aggregate(end=raw._offset.max() + 1)

@@ -13,7 +13,7 @@ Stage = Literal["batch", "stream"]
 
 
 def with_stage(rejects: pa.Table, stage: Stage) -> pa.Table:
-    """Add the ``stage`` column (the quarantine table is partitioned by it)."""
+    """Add the ``stage`` column: batch runs replace their own rows, stream rows accumulate."""
     return rejects.append_column("stage", pa.array([stage] * rejects.num_rows, pa.string()))
 
 
@@ -21,6 +21,6 @@ def replace_batch_rejects(path: Path, rejects: pa.Table) -> None:
     """Swap the batch stage's rows for ``rejects``; stream rows are left alone."""
     rows = with_stage(rejects, "batch")
     if delta_io.open_table(path) is None:
-        delta_io.overwrite(path, rows, partition_by=["stage"])
+        delta_io.overwrite(path, rows)
     else:
-        delta_io.overwrite(path, rows, partition_by=["stage"], predicate="stage = 'batch'")
+        delta_io.overwrite(path, rows, predicate="stage = 'batch'")

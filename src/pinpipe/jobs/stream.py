@@ -13,7 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import ibis.expr.types as ir
+import pyarrow as pa
 
 from pinpipe.engines.base import Engine
 from pinpipe.jobs import delta_io
@@ -40,6 +44,14 @@ class StreamStats:
     """Ingest timestamp → commit time per committed row (bounded sample)."""
 
 
+def _clean_outputs(table: TableName) -> Callable[[ir.Table], dict[str, ir.Table]]:
+    def build(raw: ir.Table) -> dict[str, ir.Table]:
+        cleaned = clean(table, raw)
+        return {"rows": cleaned.rows, "rejects": cleaned.rejects}
+
+    return build
+
+
 class StreamJob:
     def __init__(self, log_: Log, lake: Lake, engine: Engine, settings: StreamSettings) -> None:
         self._log = log_
@@ -47,6 +59,7 @@ class StreamJob:
         self._engine = engine
         self._settings = settings
         self._positions: dict[tuple[str, int], int] = {}
+        self._plans: dict[TableName, Callable[[Sequence[bytes]], dict[str, pa.Table]]] = {}
         self.stats = StreamStats()
 
     def _partitions(self, table: TableName) -> list[tuple[str, int]]:
@@ -87,10 +100,10 @@ class StreamJob:
 
     def _commit(self, table: TableName, records: list[LogRecord]) -> None:
         ends = dict(self._positions_after(records))
-        raw = self._engine.raw_from_lines(table, [lake_line(r) for r in records])
-        cleaned = clean(table, raw)
-        rows = self._engine.to_arrow(cleaned.rows)
-        rejects = with_stage(self._engine.to_arrow(cleaned.rejects), "stream")
+        if table not in self._plans:
+            self._plans[table] = self._engine.prepare_lines(table, _clean_outputs(table))
+        out = self._plans[table]([lake_line(r) for r in records])
+        rows, rejects = out["rows"], with_stage(out["rejects"], "stream")
         quarantine = self._lake.table("quarantine", table)
         n_rejects = delta_io.append_exactly_once(quarantine, rejects, APP_PREFIX, ends)
         n_rows = delta_io.append_exactly_once(
