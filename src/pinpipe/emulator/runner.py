@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from contextlib import nullcontext
@@ -14,7 +13,6 @@ from pinpipe.emulator.poster import Mode, Stats, run
 from pinpipe.emulator.source_db import read_db
 from pinpipe.settings import Settings
 
-log = logging.getLogger(__name__)
 LOG_EVERY_S = 5.0
 
 
@@ -66,7 +64,7 @@ def emulate(
             progress.update(task, completed=stats.rows, acked=stats.total_acknowledged)
         elif time.monotonic() - last_log >= LOG_EVERY_S:
             last_log = time.monotonic()
-            log.warning("emulate: %s", summary(stats))
+            print(f"emulate: {summary(stats)}", file=sys.stderr, flush=True)
 
     with progress if progress is not None else nullcontext():
         return run(

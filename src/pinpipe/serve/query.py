@@ -5,7 +5,7 @@ from __future__ import annotations
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinpipe.engines.base import Engine
+from pinpipe.engines.base import Engine, check_read_only
 from pinpipe.errors import ConfigError
 from pinpipe.lake import Lake
 from pinpipe.serve.views import View, contract_columns, load_views, quarantine_view
@@ -29,6 +29,7 @@ def run_queries(
 
 def run_sql(lake: Lake, engine: Engine, query: str, view: View = "merged") -> pa.Table:
     """Read-only SQL over views ``pin``, ``geo``, ``user`` (``view``) and ``quarantine``."""
+    check_read_only(query)  # refuse before touching any table
     tables: dict[str, ir.Table] = {
         t: contract_columns(t, v) for t, v in load_views(lake, engine, view).items()
     }

@@ -1,0 +1,108 @@
+"""The whole path through real processes: HTTP → `pinpipe up` → lake → batch → query/sql."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from deltalake import DeltaTable
+
+from pinpipe.emulator.generator import generate
+from pinpipe.emulator.poster import run
+from pinpipe.jobs.demo import free_port
+from pinpipe.transform.queries import QUERIES
+
+pytestmark = pytest.mark.slow
+
+
+def _pinpipe(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PINPIPE_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "pinpipe", *args], env=env, capture_output=True, text=True
+    )
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(200):
+        assert proc.poll() is None, "pinpipe up exited early"
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError("pinpipe up did not become healthy")
+
+
+def _rows(path: Path) -> list[dict[str, object]]:
+    return DeltaTable(str(path)).to_pyarrow_table().to_pylist()  # type: ignore[no-any-return]
+
+
+def test_records_posted_over_http_end_up_cleaned_and_queryable(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PINPIPE_HOME": str(tmp_path), "PINPIPE_SINK__FLUSH_SIZE": "100"}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "pinpipe", "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_healthy(url, up)
+        source = generate(2_000, seed=3)
+        stats = run(source, mode="both", count=150, seed=5, url=url)
+        bad = requests.post(
+            f"{url}/topics/pinpipe.geo",
+            data=json.dumps({"records": [{"value": {"ind": 1, "latitude": "north"}}]}),
+            headers={"Content-Type": "application/vnd.kafka.json.v2+json"},
+        )
+        assert bad.status_code == 200
+        refused = requests.post(
+            f"{url}/topics/pinpipe.geo",
+            data="{not json",
+            headers={"Content-Type": "application/vnd.kafka.json.v2+json"},
+        )
+        assert refused.status_code == 400 and refused.json()["error_code"] == 400
+    finally:
+        up.send_signal(signal.SIGTERM)
+        _, err = up.communicate(timeout=120)
+    assert up.returncode == 0, err.decode()[-2000:]
+    assert stats.total_acknowledged == 900 and stats.failed == 0
+
+    # The stream job drained before exit: every acknowledged record is a stream row.
+    stream_pin = _rows(tmp_path / "lake/tables/stream/pin")
+    assert len(stream_pin) == 300
+    assert {r["_topic"] for r in stream_pin} == {"pinpipe.pin", "streaming-pinpipe-pin"}
+    quarantined = _rows(tmp_path / "lake/tables/quarantine/geo")
+    assert [(q["reason"], q["stage"]) for q in quarantined] == [
+        ("latitude is not a number", "stream")
+    ]
+
+    batch = _pinpipe(tmp_path, "batch")
+    assert batch.returncode == 0, batch.stderr
+    batch_pin = _rows(tmp_path / "lake/tables/batch/pin")
+    distinct = {r["ind"] for r in stream_pin}
+    assert sorted(r["ind"] for r in batch_pin) == sorted(distinct)
+    assert len(_rows(tmp_path / "lake/tables/quarantine/geo")) == 2  # stream + batch rows
+
+    out = _pinpipe(tmp_path, "query", "--all", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    assert list(results) == list(QUERIES)
+    total_posts = sum(r["category_count"] for r in results["category_by_country"])
+    assert 0 < total_posts <= len(distinct)
+    for view in ("batch", "stream"):
+        again = _pinpipe(tmp_path, "query", "--all", "--format", "json", "--view", view)
+        assert json.loads(again.stdout) == results
+
+    sql = _pinpipe(tmp_path, "sql", "SELECT count(*) AS n FROM pin", "--format", "json")
+    assert json.loads(sql.stdout) == [{"n": len(distinct)}]
+    q = _pinpipe(tmp_path, "sql", "SELECT reason FROM quarantine ORDER BY stage", "-f", "csv")
+    assert q.stdout.splitlines() == ["reason", *["latitude is not a number"] * 2]
