@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import orjson
 
@@ -93,8 +99,6 @@ def test_a_restart_continues_at_the_committed_offset(log: EmbeddedLog, lake: Lak
 
 
 def test_files_rotate_by_record_time_not_wall_clock(log: EmbeddedLog, lake: Lake) -> None:
-    import time
-
     _produce(log, "pinpipe.pin", 3)
     time.sleep(0.08)  # the next records are >= 50 ms newer in record time
     _produce(log, "pinpipe.pin", 2, start=3)
@@ -107,3 +111,27 @@ def test_files_rotate_by_record_time_not_wall_clock(log: EmbeddedLog, lake: Lake
     log.commit(SINK_GROUP, {("pinpipe.pin", 0): 0})
     LakeSink(log, lake, settings).run(threading.Event(), once=True)
     assert _files(lake) == first
+
+
+def test_kill_9_mid_sink_then_restart_keeps_every_record_exactly_once(
+    log: EmbeddedLog, lake: Lake, tmp_path: Path
+) -> None:
+    for start in range(0, 20_000, 2_000):
+        _produce(log, "pinpipe.pin", 2_000, start=start)
+    env = {**os.environ, "PINPIPE_HOME": str(tmp_path), "PINPIPE_SINK__FLUSH_SIZE": "50"}
+    cmd = [sys.executable, "-m", "pinpipe", "sink"]
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(lake.raw_files()) < 20:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert len(lake.raw_files()) < 400, "the kill must land mid-run"
+    subprocess.run([*cmd, "--once"], env=env, check=True, capture_output=True)
+    offsets = [
+        orjson.loads(line)["_offset"]
+        for content in _files(lake).values()
+        for line in content.splitlines()
+    ]
+    assert sorted(offsets) == list(range(20_000))
+    assert [f.start_offset for f in lake.raw_files()] == list(range(0, 20_000, 50))
