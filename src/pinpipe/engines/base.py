@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Final
 
 import ibis
@@ -120,6 +121,14 @@ class Engine(ABC):
             return {name: self.to_arrow(expr) for name, expr in outputs.items()}
 
         return run
+
+    @contextmanager
+    def materialized(self, expr: ibis.Table) -> Iterator[ibis.Table]:
+        """``expr`` computed once for several reads (the batch job reads raw rows 3 times).
+
+        The default recomputes on every read; engines with temp tables or caches override it.
+        """
+        yield expr
 
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release connections; the engine is unusable afterwards."""

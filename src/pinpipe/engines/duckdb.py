@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -219,6 +220,16 @@ class DuckDBEngine(Engine):
                 for name in created:
                     quoted = '"' + name.replace('"', '""') + '"'
                     self._con.raw_sql(f"DROP VIEW IF EXISTS {quoted}")
+
+    @contextmanager
+    def materialized(self, expr: ibis.Table) -> Iterator[ibis.Table]:
+        """A temporary table holding ``expr``'s rows, dropped on exit."""
+        name = f"pinpipe_tmp_{next(_PLACEHOLDERS)}"
+        table = self._con.create_table(name, expr, temp=True)
+        try:
+            yield table
+        finally:
+            self._con.con.execute(f"DROP TABLE IF EXISTS {name}")  # Ibis 12 drop_table fails
 
     def close(self) -> None:
         self._con.disconnect()

@@ -41,25 +41,28 @@ class BatchReport:
 def clean_table(lake: Lake, engine: Engine, table: TableName, report: BatchReport) -> None:
     """Rebuild ``tables/batch/<table>`` and its batch quarantine from the raw zone."""
     files = [str(f.path) for f in lake.raw_files(table)]
-    raw = engine.raw_from_files(table, files)
-    cleaned = clean(table, raw)
-    watermark_rows = engine.to_arrow(
-        raw.group_by(["_topic", "_partition"]).aggregate(end=raw._offset.max() + 1)
-    )
+    with engine.materialized(engine.raw_from_files(table, files)) as raw:
+        cleaned = clean(table, raw)
+        ends = engine.to_arrow(
+            raw.group_by(["_topic", "_partition"]).aggregate(
+                end=raw._offset.max() + 1, n=raw.count()
+            )
+        )
+        rows = engine.to_arrow(latest(cleaned.rows).order_by("ind"))
+        rejects = engine.to_arrow(cleaned.rejects.order_by(["_topic", "_partition", "_offset"]))
     watermark = {
         (t, int(p)): int(e)
         for t, p, e in zip(
-            watermark_rows["_topic"].to_pylist(),
-            watermark_rows["_partition"].to_pylist(),
-            watermark_rows["end"].to_pylist(),
+            ends["_topic"].to_pylist(),
+            ends["_partition"].to_pylist(),
+            ends["end"].to_pylist(),
             strict=True,
         )
+        if t is not None
     }
-    rows = engine.to_arrow(latest(cleaned.rows).order_by("ind"))
-    rejects = engine.to_arrow(cleaned.rejects.order_by(["_topic", "_partition", "_offset"]))
     delta_io.overwrite(lake.table("batch", table), rows, watermark=watermark)
     replace_batch_rejects(lake.table("quarantine", table), rejects)
-    report.raw_records[table] = engine.to_arrow(raw.aggregate(n=raw.count()))["n"][0].as_py()
+    report.raw_records[table] = sum(ends["n"].to_pylist())
     report.rows[table] = rows.num_rows
     report.rejects[table] = rejects.num_rows
     log.info("batch %s: %d rows, %d rejects", table, rows.num_rows, rejects.num_rows)
