@@ -36,7 +36,7 @@ Once = Annotated[bool, typer.Option("--once", help="Process what is there, then 
 ViewOpt = Annotated[
     str, typer.Option("--view", help="batch, stream or merged (batch + newer stream rows).")
 ]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, csv or chart.")]
 
 
 def settings(**overrides: Any) -> Settings:
@@ -262,8 +262,8 @@ def _view(value: str) -> Any:
 
 
 def _format(value: str) -> Format:
-    if value not in ("table", "json", "csv"):
-        raise typer.BadParameter("choose table, json or csv", param_hint="--format")
+    if value not in get_args(Format):
+        raise typer.BadParameter("choose table, json, csv or chart", param_hint="--format")
     return value  # type: ignore[return-value]
 
 

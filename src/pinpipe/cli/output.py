@@ -14,7 +14,8 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-Format = Literal["table", "json", "csv"]
+Format = Literal["table", "json", "csv", "chart"]
+BAR_WIDTH = 40
 
 
 def rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -56,6 +57,30 @@ def render_table(console: Console, title: str, table: pa.Table) -> None:
     console.print(grid)
 
 
+def render_chart(console: Console, title: str, table: pa.Table) -> None:
+    """Horizontal bars of the last numeric column, labelled by the other columns."""
+    numeric = [
+        n
+        for n in table.column_names
+        if pa.types.is_integer(table.schema.field(n).type)
+        or pa.types.is_floating(table.schema.field(n).type)
+    ]
+    if not numeric or table.num_rows == 0:
+        render_table(console, title, table)
+        return
+    measure = numeric[-1]
+    data = rows(table)
+    labels = [" · ".join(str(v) for k, v in r.items() if k != measure) for r in data]
+    values = [float(r[measure] or 0) for r in data]
+    top = max(values) or 1.0
+    width = max(len(label) for label in labels)
+    console.print(f"[bold]{title}[/bold] ({measure})")
+    for label, value in zip(labels, values, strict=True):
+        bar = "█" * max(1, round(BAR_WIDTH * value / top)) if value > 0 else ""
+        console.print(f"  {label:<{width}}  [cyan]{bar}[/cyan] {_cell(value)}")
+    console.print()
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.1f}" if not value.is_integer() else f"{value:,.0f}"
@@ -78,5 +103,7 @@ def emit(console: Console, results: Mapping[str, pa.Table], fmt: Format, *, many
             if many:
                 print(f"# {name}")
             print(to_csv(table), end="")
+        elif fmt == "chart":
+            render_chart(console, name, table)
         else:
             render_table(console, name, table)
