@@ -62,6 +62,10 @@ class StreamJob:
         self._plans: dict[TableName, Callable[[Sequence[bytes]], dict[str, pa.Table]]] = {}
         self.stats = StreamStats()
 
+    def reset(self) -> None:
+        """Forget positions: the next step resumes where the Delta tables say."""
+        self._positions.clear()
+
     def _partitions(self, table: TableName) -> list[tuple[str, int]]:
         return [
             (info.name, p)

@@ -2,7 +2,9 @@
 
 Each part runs in its own thread with its own log handle. Stopping is two-staged: the API
 stops accepting and finishes in-flight requests first, then the sink and the stream job
-drain what the log holds, commit, and return. A second signal exits at once.
+drain what the log holds, commit, and return. A second signal exits at once. A sink, stream
+or batch failure is logged and that part restarts with backoff from its committed position;
+only the API failing to start stops the process.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from pinpipe.sink.lake_sink import LakeSink
 
 log = logging.getLogger(__name__)
 
+RESTART_MIN_S = 1.0
+RESTART_MAX_S = 60.0
+
 
 @dataclass
 class Supervisor:
@@ -42,18 +47,39 @@ class Supervisor:
             open_log(self.settings), lake, get_engine("duckdb"), self.settings.stream
         )
 
-    def _thread(self, name: str, target: Callable[[], None]) -> threading.Thread:
+    def _thread(
+        self, name: str, target: Callable[[], None], *, restart: bool = False
+    ) -> threading.Thread:
+        """Run ``target`` in a thread; a failure restarts it with backoff or stops everything."""
+
         def guarded() -> None:
-            try:
-                target()
-            except BaseException as exc:  # a dead stage must stop the whole process
-                log.exception("%s failed", name)
-                self.errors.append(exc)
-                self.stop.set()
+            backoff = RESTART_MIN_S
+            while True:
+                try:
+                    target()
+                    return
+                except Exception as exc:
+                    if not restart or self._pipeline_stop.is_set():
+                        log.exception("%s failed; stopping", name)
+                        self.errors.append(exc)
+                        self.stop.set()
+                        return
+                    log.exception("%s failed; restarting in %.0fs", name, backoff)
+                    if self._pipeline_stop.wait(backoff):
+                        return
+                    backoff = min(backoff * 2, RESTART_MAX_S)
 
         thread = threading.Thread(target=guarded, name=name, daemon=True)
         thread.start()
         return thread
+
+    def _run_sink(self) -> None:
+        self.sink.reset()  # after a failure, resume from committed offsets, not memory
+        self.sink.run(self._pipeline_stop)
+
+    def _run_stream(self) -> None:
+        self.stream.reset()
+        self.stream.run(self._pipeline_stop)
 
     def _batch_loop(self) -> None:
         every = self.settings.batch.every_minutes * 60
@@ -68,9 +94,9 @@ class Supervisor:
             lambda: serve(self.settings, ready=self.ready, stop=self._server_stop),
         )
         workers = [
-            self._thread("sink", lambda: self.sink.run(self._pipeline_stop)),
-            self._thread("stream", lambda: self.stream.run(self._pipeline_stop)),
-            self._thread("batch-scheduler", self._batch_loop),
+            self._thread("sink", self._run_sink, restart=True),
+            self._thread("stream", self._run_stream, restart=True),
+            self._thread("batch-scheduler", self._batch_loop, restart=True),
         ]
         self.stop.wait()
         log.info("stopping: draining ingest, then sink and stream")

@@ -50,6 +50,11 @@ class LakeSink:
         self.files_written = 0
         self.records_written = 0
 
+    def reset(self) -> None:
+        """Forget buffered records and positions: the next poll resumes at committed offsets."""
+        self._positions.clear()
+        self._open.clear()
+
     def _partitions(self) -> list[tuple[str, int]]:
         return [
             (info.name, p)

@@ -1,0 +1,49 @@
+"""``pinpipe up``: a failing stage restarts from its committed position; stop drains."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pinpipe.emulator.generator import SourceTables
+from pinpipe.jobs import supervisor as supervisor_module
+from pinpipe.jobs.demo import free_port
+from pinpipe.jobs.supervisor import Supervisor
+from pinpipe.log.embedded import EmbeddedLog
+from pinpipe.settings import Settings, load_settings
+from tests.conftest import produce_rows
+
+
+def test_a_crashing_sink_restarts_and_nothing_is_lost(
+    settings: Settings, log: EmbeddedLog, source: SourceTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(supervisor_module, "RESTART_MIN_S", 0.05)
+    cfg = load_settings(home=settings.home, **{"ingest.port": free_port(), "sink.flush_size": 10})
+    sup = Supervisor(cfg)
+    real_add = sup.sink._add
+    calls = {"n": 0}
+
+    def flaky_add(tp: tuple[str, int], record: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 15:  # mid-file, after one file of 10 was committed
+            raise OSError("disk hiccup")
+        real_add(tp, record)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sup.sink, "_add", flaky_add)
+    produce_rows(log, source, list(range(30)))
+    runner = threading.Thread(target=sup.run)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sup.stream.stats.records < 90:
+        time.sleep(0.05)
+    sup.stop.set()
+    runner.join(60)
+    assert not sup.errors
+    offsets = sorted(
+        int(line.split(b'"_offset":')[1].split(b",")[0])
+        for f in cfg.open_lake().raw_files("pin")
+        for line in f.path.read_bytes().splitlines()
+    )
+    assert offsets == list(range(30))
