@@ -31,16 +31,6 @@ def open_table(path: Path) -> DeltaTable | None:
         return None
 
 
-def committed_positions(path: Path, prefix: str, partitions: list[tuple[str, int]]) -> Positions:
-    """Next offset per partition as recorded by the table's app transactions (0 if none)."""
-    table = open_table(path)
-    positions: Positions = {}
-    for topic, partition in partitions:
-        version = table.transaction_version(app_id(prefix, topic, partition)) if table else None
-        positions[(topic, partition)] = version if version is not None else 0
-    return positions
-
-
 def drop_committed(rows: pa.Table, positions: Positions) -> pa.Table:
     """Rows whose ``(_topic, _partition, _offset)`` is at or past the committed position."""
     if rows.num_rows == 0 or not positions:
@@ -55,22 +45,65 @@ def drop_committed(rows: pa.Table, positions: Positions) -> pa.Table:
     return rows.filter(keep)
 
 
-def append_exactly_once(path: Path, rows: pa.Table, prefix: str, ends: Positions) -> int:
-    """Append ``rows`` and advance the table's positions to ``ends`` in one commit.
+class AppendLog:
+    """One appended-to Delta table kept open between commits, compacted as it grows.
 
-    Rows already covered by the table's recorded positions are dropped first, so a replay
-    after a crash commits nothing twice. Returns the number of rows appended.
+    Each micro-batch adds a small file; every ``compact_every`` commits the files are compacted
+    (a ``dataChange=false`` commit that never conflicts with appends). delta-rs writes a
+    checkpoint every 100 commits by itself, so opening the table stays cheap.
     """
-    partitions = list(ends)
-    fresh = drop_committed(rows, committed_positions(path, prefix, partitions))
-    txns = [Transaction(app_id(prefix, t, p), end) for (t, p), end in ends.items()]
-    write_deltalake(
-        str(path),
-        fresh,
-        mode="append",
-        commit_properties=CommitProperties(app_transactions=txns),
-    )
-    return fresh.num_rows
+
+    def __init__(self, path: Path, prefix: str, *, compact_every: int = 200) -> None:
+        self.path = path
+        self._prefix = prefix
+        self._compact_every = compact_every
+        self._table: DeltaTable | None = None
+        self._commits = 0
+
+    def positions(self, partitions: list[tuple[str, int]]) -> Positions:
+        """Next offset per partition that this table's commits recorded (0 if none)."""
+        if self._table is None:
+            self._table = open_table(self.path)
+        return self._recorded(partitions)
+
+    def _recorded(self, partitions: list[tuple[str, int]]) -> Positions:
+        table = self._table
+        positions: Positions = {}
+        for topic, partition in partitions:
+            version = (
+                table.transaction_version(app_id(self._prefix, topic, partition)) if table else None
+            )
+            positions[(topic, partition)] = version or 0
+        return positions
+
+    def append(self, rows: pa.Table, ends: Positions) -> int:
+        """Append rows past the recorded positions and record ``ends``, in one commit."""
+        if self._table is None:
+            self._table = open_table(self.path)
+        else:
+            self._table.update_incremental()
+        recorded = self._recorded(list(ends))
+        fresh = drop_committed(rows, recorded)
+        if fresh.num_rows == 0 and all(end <= recorded[tp] for tp, end in ends.items()):
+            return 0  # a pure replay: everything is already committed
+        # A position never moves backwards, even when a replay overlaps newer commits.
+        txns = [
+            Transaction(app_id(self._prefix, t, p), max(end, recorded[(t, p)]))
+            for (t, p), end in ends.items()
+        ]
+        write_deltalake(
+            self._table if self._table is not None else str(self.path),
+            fresh,
+            mode="append",
+            commit_properties=CommitProperties(app_transactions=txns),
+        )
+        self._commits += 1
+        table = self._table or DeltaTable(str(self.path))
+        self._table = table
+        if self._commits % self._compact_every == 0:
+            table.update_incremental()
+            table.optimize.compact()
+        return fresh.num_rows
 
 
 def overwrite(

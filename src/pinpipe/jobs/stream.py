@@ -60,11 +60,22 @@ class StreamJob:
         self._settings = settings
         self._positions: dict[tuple[str, int], int] = {}
         self._plans: dict[TableName, Callable[[Sequence[bytes]], dict[str, pa.Table]]] = {}
+        self._tables: dict[TableName, tuple[delta_io.AppendLog, delta_io.AppendLog]] = {}
         self.stats = StreamStats()
 
+    def _targets(self, table: TableName) -> tuple[delta_io.AppendLog, delta_io.AppendLog]:
+        """The quarantine and stream tables of ``table``, opened once."""
+        if table not in self._tables:
+            self._tables[table] = (
+                delta_io.AppendLog(self._lake.table("quarantine", table), APP_PREFIX),
+                delta_io.AppendLog(self._lake.table("stream", table), APP_PREFIX),
+            )
+        return self._tables[table]
+
     def reset(self) -> None:
-        """Forget positions: the next step resumes where the Delta tables say."""
+        """Forget positions and handles: the next step resumes where the Delta tables say."""
         self._positions.clear()
+        self._tables.clear()
 
     def _partitions(self, table: TableName) -> list[tuple[str, int]]:
         return [
@@ -79,8 +90,7 @@ class StreamJob:
         if unknown:
             table = table_of_topic(unknown[0][0])
             assert table is not None
-            path = self._lake.table("stream", table)
-            self._positions.update(delta_io.committed_positions(path, APP_PREFIX, unknown))
+            self._positions.update(self._targets(table)[1].positions(unknown))
         records: list[LogRecord] = []
         budget = self._settings.max_batch
         for tp in partitions:
@@ -108,11 +118,9 @@ class StreamJob:
             self._plans[table] = self._engine.prepare_lines(table, _clean_outputs(table))
         out = self._plans[table]([lake_line(r) for r in records])
         rows, rejects = out["rows"], with_stage(out["rejects"], "stream")
-        quarantine = self._lake.table("quarantine", table)
-        n_rejects = delta_io.append_exactly_once(quarantine, rejects, APP_PREFIX, ends)
-        n_rows = delta_io.append_exactly_once(
-            self._lake.table("stream", table), rows, APP_PREFIX, ends
-        )
+        quarantine, target = self._targets(table)
+        n_rejects = quarantine.append(rejects, ends)
+        n_rows = target.append(rows, ends)
         now_ms = time.time() * 1000
         if len(self.stats.latencies_ms) < 1_000_000:
             self.stats.latencies_ms.extend(now_ms - r.timestamp for r in records)
