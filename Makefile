@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test unit lint format bench clean
+.PHONY: help setup demo test unit lint format bench clean kafka kafka-stop
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ format: setup ## Apply ruff's formatting and fixes
 
 bench: setup ## Benchmarks; results go to docs/benchmarks.md
 	$(PY) benchmarks/run.py
+
+kafka: setup ## Start Apache Kafka in the background; prints its bootstrap address last
+	@$(PY) -m tests.infra.kafka_broker start
+
+kafka-stop: setup ## Stop the broker `make kafka` started
+	@$(PY) -m tests.infra.kafka_broker stop
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) .pinpipe .pytest_cache .mypy_cache .ruff_cache

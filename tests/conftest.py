@@ -15,6 +15,8 @@ from pinpipe.log.base import Log, ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, load_settings
 
+pytest_plugins = ["tests.infra.fixtures"]
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from pinpipe.errors import InvalidTopicError
+from pinpipe.errors import InvalidTopicError, LogError
 
 _TOPIC_CHARS = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_LENGTH = 249
@@ -64,6 +64,10 @@ class Position:
     timestamp: int
 
 
+Batch = tuple[str, Sequence["ProduceRecord"]]
+"""One topic's records, as handed to ``produce_many``."""
+
+
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
     name: str
@@ -75,7 +79,10 @@ class Log(ABC):
 
     @abstractmethod
     def create_topic(self, topic: str, partitions: int | None = None) -> TopicInfo:
-        """Create ``topic`` (idempotent: an existing topic is returned as is)."""
+        """Create ``topic`` (idempotent: an existing topic is returned as is).
+
+        ``partitions=None`` uses the backend's configured default.
+        """
 
     @abstractmethod
     def topics(self) -> list[TopicInfo]:
@@ -93,11 +100,37 @@ class Log(ABC):
     def fetch(
         self, topic: str, partition: int, offset: int, max_records: int = 1000
     ) -> list[LogRecord]:
-        """Records of one partition from ``offset`` on (empty when none yet)."""
+        """Records of one partition from ``offset`` on (empty when none yet), promptly.
+
+        Raises ``OffsetOutOfRangeError`` below ``start_offset`` or past ``end_offset``.
+        """
+
+    def produce_many(self, batches: Sequence[Batch]) -> list[list[Position] | LogError]:
+        """Append several topics' batches at once (group commit); one result per batch.
+
+        A batch that cannot be appended gets its ``LogError`` in its slot, the others still
+        go through. Backends override this to share one fsync or one flush; this fallback
+        appends batch by batch.
+        """
+        results: list[list[Position] | LogError] = []
+        for topic, records in batches:
+            try:
+                results.append(self.produce(topic, records))
+            except LogError as exc:
+                results.append(exc)
+        return results
 
     @abstractmethod
     def end_offset(self, topic: str, partition: int) -> int:
         """The offset the next record of this partition will get."""
+
+    @abstractmethod
+    def start_offset(self, topic: str, partition: int) -> int:
+        """The oldest offset still held (retention moves it forward); ``fetch`` below it fails."""
+
+    @abstractmethod
+    def offset_for_time(self, topic: str, partition: int, timestamp_ms: int) -> int | None:
+        """The first offset whose timestamp is at or after ``timestamp_ms``, None if none yet."""
 
     @abstractmethod
     def committed(self, group: str, topic: str, partition: int) -> int | None:

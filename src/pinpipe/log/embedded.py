@@ -6,6 +6,12 @@ different processes. Every append runs in one ``BEGIN IMMEDIATE`` transaction (t
 is taken up front, so the next offsets read inside it cannot race), and the call returns only
 after ``COMMIT`` has been fsync'd (``synchronous=FULL``). Readers use plain autocommit
 ``SELECT`` statements, which in WAL mode see one committed snapshot and never block writers.
+
+Crash safety follows from that: a process killed at any point (writer mid-transaction, reader
+mid-read) leaves either the whole batch or none of it, and the next opener's SQLite rolls a
+torn WAL tail back. Retention (``retention_ms``, ``retention_bytes`` per partition) deletes
+the oldest records and moves the partition's start offset forward, checked at most every
+``retention_check_ms`` after an append, so the file stops growing; freed pages are reused.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pinpipe.errors import (
     UnknownTopicError,
 )
 from pinpipe.log.base import (
+    Batch,
     Log,
     LogRecord,
     Position,
@@ -35,14 +42,16 @@ from pinpipe.log.base import (
 from pinpipe.log.partitioner import partition_for_key
 from pinpipe.log.sqlite_schema import BUSY_TIMEOUT_MS, connect, init_schema
 
-Batch = tuple[str, Sequence[ProduceRecord]]
-"""One topic's records, as handed to ``produce_many``."""
-
 _INSERT = (
     "INSERT INTO records (topic_id, partition, offset, timestamp, key, value) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
-_ADVANCE = "UPDATE partitions SET next_offset = ? WHERE topic_id = ? AND partition = ?"
+_ADVANCE = (
+    "UPDATE partitions SET next_offset = ?, size_bytes = size_bytes + ? "
+    "WHERE topic_id = ? AND partition = ?"
+)
+_BOUNDS = "SELECT start_offset, next_offset FROM partitions WHERE topic_id = ? AND partition = ?"
+_RETENTION_CHUNK = 50_000
 _FETCH = (
     "SELECT offset, timestamp, key, value FROM records "
     "WHERE topic_id = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?"
@@ -68,12 +77,27 @@ def _now_ms() -> int:
 class EmbeddedLog(Log):
     """The default ``Log`` backend: a crash-safe SQLite file shared by every local process."""
 
-    def __init__(self, path: Path, *, default_partitions: int = 1, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        default_partitions: int = 1,
+        fsync: bool = True,
+        retention_ms: int = 0,
+        retention_bytes: int = 0,
+        retention_check_ms: int = 1_000,
+    ) -> None:
         if default_partitions < 1:
             raise ValueError("default_partitions must be at least 1")
+        if retention_ms < 0 or retention_bytes < 0:
+            raise ValueError("retention limits must be >= 0 (0 = unlimited)")
         self.path = Path(path)
         self.default_partitions = default_partitions
         self.fsync = fsync
+        self.retention_ms = retention_ms
+        self.retention_bytes = retention_bytes
+        self.retention_check_ms = retention_check_ms
+        self._next_retention_ms = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._topics: dict[str, _Topic] = {}
@@ -125,6 +149,7 @@ class EmbeddedLog(Log):
             timestamp = _now_ms()
             next_offsets: dict[tuple[int, int], int] = {}
             rows: list[tuple[int, int, int, int, bytes | None, bytes | None]] = []
+            sizes: dict[tuple[int, int], int] = {}
             for topic, records in batches:
                 try:
                     meta = self._topic_for_write(conn, topic, created)
@@ -136,19 +161,86 @@ class EmbeddedLog(Log):
                     query = "SELECT partition, next_offset FROM partitions WHERE topic_id = ?"
                     for partition, next_offset in conn.execute(query, (meta.id,)):
                         next_offsets[(meta.id, partition)] = next_offset
+                        sizes[(meta.id, partition)] = 0
                 positions: list[Position] = []
                 for record, partition in zip(records, chosen, strict=True):
-                    offset = next_offsets[(meta.id, partition)]
-                    next_offsets[(meta.id, partition)] = offset + 1
+                    tp = (meta.id, partition)
+                    offset = next_offsets[tp]
+                    next_offsets[tp] = offset + 1
+                    sizes[tp] += len(record.key or b"") + len(record.value or b"")
                     rows.append((meta.id, partition, offset, timestamp, record.key, record.value))
                     positions.append(Position(partition, offset, timestamp))
                 results.append(positions)
             if rows:
                 conn.executemany(_INSERT, rows)
                 touched = {(row[0], row[1]) for row in rows}
-                conn.executemany(_ADVANCE, [(next_offsets[k], k[0], k[1]) for k in touched])
+                conn.executemany(
+                    _ADVANCE, [(next_offsets[k], sizes[k], k[0], k[1]) for k in touched]
+                )
         self._topics.update(created)
+        if (self.retention_ms or self.retention_bytes) and timestamp >= self._next_retention_ms:
+            self._next_retention_ms = timestamp + self.retention_check_ms
+            self.enforce_retention(timestamp)
         return results
+
+    # -- retention --------------------------------------------------------------------------
+
+    def enforce_retention(self, now_ms: int | None = None) -> int:
+        """Delete records past ``retention_ms`` / ``retention_bytes``; returns how many.
+
+        Runs after appends on its own (rate-limited); call it directly from a maintenance job.
+        Each partition is trimmed in transactions of at most ``_RETENTION_CHUNK`` records so the
+        write lock is never held for long.
+        """
+        if not (self.retention_ms or self.retention_bytes):
+            return 0
+        now = _now_ms() if now_ms is None else now_ms
+        with _sqlite_errors("list partitions"):
+            partitions = self._reader().execute("SELECT topic_id, partition FROM partitions")
+            targets = list(partitions)
+        deleted = 0
+        for topic_id, partition in targets:
+            while True:
+                with self._write_tx("apply retention") as conn:
+                    n = self._trim(conn, topic_id, partition, now)
+                deleted += n
+                if n < _RETENTION_CHUNK:
+                    break
+        return deleted
+
+    def _trim(self, conn: sqlite3.Connection, topic_id: int, partition: int, now: int) -> int:
+        """One retention step for one partition, inside a write transaction."""
+        start, end, size = conn.execute(
+            "SELECT start_offset, next_offset, size_bytes FROM partitions "
+            "WHERE topic_id = ? AND partition = ?",
+            (topic_id, partition),
+        ).fetchone()
+        limit = min(end, start + _RETENTION_CHUNK)
+        cut, freed = start, 0
+        scan = (
+            "SELECT offset, timestamp, coalesce(length(key), 0) + coalesce(length(value), 0) "
+            "FROM records WHERE topic_id = ? AND partition = ? AND offset >= ? AND offset < ? "
+            "ORDER BY offset"
+        )
+        for offset, timestamp, nbytes in conn.execute(scan, (topic_id, partition, start, limit)):
+            too_old = self.retention_ms and timestamp < now - self.retention_ms
+            too_big = self.retention_bytes and size - freed > self.retention_bytes
+            if not (too_old or too_big):
+                break
+            cut, freed = offset + 1, freed + nbytes
+        if cut == start:
+            return 0
+        conn.execute(
+            "DELETE FROM records WHERE topic_id = ? AND partition = ? AND offset >= ? "
+            "AND offset < ?",
+            (topic_id, partition, start, cut),
+        )
+        conn.execute(
+            "UPDATE partitions SET start_offset = ?, size_bytes = size_bytes - ? "
+            "WHERE topic_id = ? AND partition = ?",
+            (cut, freed, topic_id, partition),
+        )
+        return cut - start
 
     # -- consume ----------------------------------------------------------------------------
 
@@ -164,17 +256,38 @@ class EmbeddedLog(Log):
             records = [
                 LogRecord(topic, partition, off, ts, key, value) for off, ts, key, value in rows
             ]
-        if not records and offset > 0 and offset > self.end_offset(topic, partition):
-            raise OffsetOutOfRangeError(topic, partition, offset)
+        if not records or records[0].offset != offset:
+            # Only the unusual cases pay for the bounds check: nothing there, or a gap left by
+            # retention (the first record is not the one asked for).
+            start, end = self._bounds(meta, partition)
+            if not start <= offset <= end:
+                raise OffsetOutOfRangeError(topic, partition, offset)
         return records
 
     def end_offset(self, topic: str, partition: int) -> int:
+        return self._bounds(self._known(topic), partition)[1]
+
+    def start_offset(self, topic: str, partition: int) -> int:
+        return self._bounds(self._known(topic), partition)[0]
+
+    def offset_for_time(self, topic: str, partition: int, timestamp_ms: int) -> int | None:
         meta = self._known(topic)
+        start, _ = self._bounds(meta, partition)
+        query = (
+            "SELECT offset FROM records WHERE topic_id = ? AND partition = ? AND offset >= ? "
+            "AND timestamp >= ? ORDER BY offset LIMIT 1"
+        )
+        with _sqlite_errors(f"search {topic}[{partition}] by time"):
+            row = self._reader().execute(query, (meta.id, partition, start, timestamp_ms))
+            found = row.fetchone()
+        return None if found is None else int(found[0])
+
+    def _bounds(self, meta: _Topic, partition: int) -> tuple[int, int]:
+        """``(start_offset, end_offset)`` of one partition, from one snapshot."""
         _check_partition(meta, partition)
-        query = "SELECT next_offset FROM partitions WHERE topic_id = ? AND partition = ?"
-        with _sqlite_errors(f"read the end of {topic}[{partition}]"):
-            row = self._reader().execute(query, (meta.id, partition)).fetchone()
-        return int(row[0])
+        with _sqlite_errors(f"read the bounds of {meta.name}[{partition}]"):
+            row = self._reader().execute(_BOUNDS, (meta.id, partition)).fetchone()
+        return int(row[0]), int(row[1])
 
     def committed(self, group: str, topic: str, partition: int) -> int | None:
         query = "SELECT offset FROM group_offsets WHERE grp = ? AND topic = ? AND partition = ?"

@@ -4,6 +4,9 @@ Records live in an ordinary rowid table with a unique index on (topic, partition
 rows of ~500 bytes are too wide for a ``WITHOUT ROWID`` table to pay off, and the index keeps
 fetches a single range scan. ``partitions.next_offset`` is the high-water mark, advanced in
 the same transaction as the inserts, so offsets stay dense whatever process appends.
+``partitions.start_offset`` is the log-start offset retention moves forward, and
+``partitions.size_bytes`` the bytes of key and value held, kept exact in the same transactions
+so size retention never has to scan the table.
 """
 
 from __future__ import annotations
@@ -11,8 +14,18 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
+
+_MIGRATE_1_TO_2 = """
+ALTER TABLE partitions ADD COLUMN start_offset INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE partitions ADD COLUMN size_bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE partitions SET size_bytes = (
+    SELECT coalesce(sum(coalesce(length(key), 0) + coalesce(length(value), 0)), 0)
+    FROM records r WHERE r.topic_id = partitions.topic_id AND r.partition = partitions.partition
+)
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -25,6 +38,8 @@ CREATE TABLE IF NOT EXISTS partitions (
     topic_id INTEGER NOT NULL REFERENCES topics (id),
     partition INTEGER NOT NULL,
     next_offset INTEGER NOT NULL,
+    start_offset INTEGER NOT NULL DEFAULT 0,
+    size_bytes INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (topic_id, partition)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (
@@ -64,6 +79,7 @@ def connect(path: Path, *, fsync: bool, read_only: bool = False) -> sqlite3.Conn
     conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
     conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
     conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")  # WAL shrinks back after bursts
     if read_only:
         conn.execute("PRAGMA query_only = ON")
     return conn
@@ -84,7 +100,10 @@ def init_schema(conn: sqlite3.Connection) -> None:
         )
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement in _SCHEMA.split(";"):
+        # Re-read inside the write lock: another process may have migrated meanwhile.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        script = _MIGRATE_1_TO_2 if version == 1 else _SCHEMA if version == 0 else ""
+        for statement in script.split(";"):
             if statement.strip():
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
