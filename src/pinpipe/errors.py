@@ -9,6 +9,7 @@
 │   ├── ``UnknownPartitionError`` partition number outside the topic's range (terminal)
 │   └── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
 ├── ``IngestError``          a request the ingest API refuses (carries HTTP status and code)
+│   └── ``RetryLaterError``       rate limited (429) or draining (503), with Retry-After
 └── ``JobError``             a batch or stream job failed (transient unless stated)
 
 ``transient`` marks errors a caller may retry; retry policy switches on it, not on types.
@@ -89,6 +90,16 @@ class IngestError(PinpipeError):
         self.status = status
         self.code = code
         self.message = message
+
+
+class RetryLaterError(IngestError):
+    """A request refused for now (429 rate limit, 503 draining): retry after ``retry_after`` s."""
+
+    transient = True
+
+    def __init__(self, status: int, code: int | str, message: str, retry_after: int) -> None:
+        super().__init__(status, code, message)
+        self.retry_after = retry_after
 
 
 class JobError(PinpipeError):

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,15 +39,88 @@ class LogSettings(_Section):
     """fsync every append before acknowledging (off only for throwaway runs)."""
     bootstrap_servers: str = "127.0.0.1:9092"
     """Kafka bootstrap servers (kafka backend)."""
+    retention_ms: int = Field(0, ge=0)
+    """Embedded log: drop records older than this per partition (0: keep forever)."""
+    retention_bytes: int = Field(0, ge=0)
+    """Embedded log: keep at most this many key+value bytes per partition (0: unlimited)."""
+    auto_create_topics: bool = True
+    """Create a missing topic on first produce (kafka: ``partitions``, ``replication_factor``)."""
+    replication_factor: int = Field(1, ge=1)
+    """Replicas of a topic pinpipe creates on Kafka."""
+    topic_filter: str = ""
+    """Regular expression: when set, only matching topics are listed, so the sink and the
+    stream job consume only those (several pinpipes sharing one Kafka cluster)."""
+    kafka: dict[str, str | int | float | bool] = Field(default_factory=dict, repr=False)
+    """Extra librdkafka settings for every client, e.g. SASL/SSL:
+    ``PINPIPE_LOG__KAFKA='{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", ...}'``."""
+
+
+class ApiKey(_Section):
+    """One client's API key, stored only as its SHA-256 (``pinpipe keys hash``)."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """Hex SHA-256 of the key; the key itself never appears in configuration."""
+    name: str = ""
+    """Who holds the key (shown in access logs and metrics, never the key)."""
+    topics: tuple[str, ...] = ()
+    """Topic/stream names or glob patterns this key may use; empty means all."""
+    rate_limit: float | None = Field(None, ge=0)
+    """Requests per second for this key (token bucket); None: ``ingest.rate_limit``."""
+    record_rate_limit: float | None = Field(None, ge=0)
+    """Records per second for this key; None: ``ingest.record_rate_limit``."""
 
 
 class IngestSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8082, ge=0, le=65535)
-    api_keys: tuple[SecretStr, ...] = ()
-    """Accepted API keys; required when binding to a non-loopback address."""
-    max_request_bytes: int = 10 * 1024 * 1024
-    max_record_bytes: int = 1024 * 1024
+    api_keys: tuple[ApiKey, ...] = ()
+    """Accepted API keys (hashed); required when binding to a non-loopback address.
+
+    Each entry is ``"sha256:<hex>"`` or a table ``{sha256, name, topics, rate_limit, ...}``."""
+    max_request_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    max_record_bytes: int = Field(1024 * 1024, ge=1)
+    max_records_per_request: int = Field(10_000, ge=1)
+    rate_limit: float = Field(0, ge=0)
+    """Default requests per second per API key (or per client address without keys); 0: off."""
+    rate_burst: float = Field(0, ge=0)
+    """Token bucket depth; 0 means one second's worth of ``rate_limit``."""
+    record_rate_limit: float = Field(0, ge=0)
+    """Default records per second per key; 0: off. Kinesis PutRecords fails the excess
+    records with ProvisionedThroughputExceededException, other routes answer 429."""
+    auto_create_topics: bool = True
+    """Kafka REST and API Gateway routes create unknown topics (Kafka's broker default);
+    the native Kinesis protocol always needs CreateStream, like Kinesis."""
+    workers: int = Field(1, ge=1, le=64)
+    """Server processes for ``pinpipe serve`` (each has its own group commit)."""
+    drain_seconds: float = Field(0.0, ge=0)
+    """On stop, answer 503 + Retry-After this long (so load balancers move away) first."""
+    access_log: bool = True
+    """One JSON line per request on the ``pinpipe.ingest.access`` logger."""
+    consumer_instances: int = Field(1000, ge=1)
+    """Most live v2 consumer instances per process."""
+    consumer_timeout_ms: int = Field(300_000, ge=1000)
+    """Idle v2 consumer instances are removed after this (Kafka REST's default)."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: Any) -> Any:
+        """Accept ``"sha256:<hex>"`` strings; refuse plain keys with the fix in the message."""
+        if isinstance(value, str):
+            value = [value]
+        items = []
+        for item in value or ():
+            if isinstance(item, SecretStr):
+                item = item.get_secret_value()
+            if isinstance(item, str):
+                digest = item.removeprefix("sha256:")
+                if not item.startswith("sha256:"):
+                    raise ValueError(
+                        "API keys are stored hashed: use 'sha256:<hex>' "
+                        "(print it with `pinpipe keys hash`)"
+                    )
+                item = {"sha256": digest.lower()}
+            items.append(item)
+        return tuple(items)
 
 
 class LakeSettings(_Section):
@@ -84,6 +157,28 @@ class BatchSettings(_Section):
     """How often ``pinpipe up`` runs the batch job itself (0: never)."""
 
 
+class SparkSettings(_Section):
+    """Where and how the Spark engine runs (``--engine spark``)."""
+
+    master: str = "local[2]"
+    """Spark master URL: ``local[N]``, ``spark://host:7077``, ``yarn``, ``k8s://...``."""
+    remote: str = ""
+    """Spark Connect URL (``sc://host:15002``); when set it replaces ``master``."""
+    driver_memory: str = "1g"
+    shuffle_partitions: int = Field(4, ge=1)
+    """``spark.sql.shuffle.partitions``: small on one machine, raise it on a cluster."""
+    resolve_jars: bool = True
+    """Fetch delta-spark and spark-sql-kafka from Maven Central once (off: the cluster has them)."""
+    jars_cache: str = ""
+    """Where resolved jars are cached (default ``~/.cache/pinpipe/spark-jars``)."""
+    conf: dict[str, str] = {}
+    """Extra Spark configuration, applied last."""
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    """Where the Structured Streaming job starts on a fresh checkpoint."""
+    topic_pattern: str = r".*[._-](pin|geo|user)"
+    """Kafka topics the Structured Streaming job subscribes to (Java regex)."""
+
+
 class EmulatorSettings(_Section):
     prefix: str = "pinpipe"
     url: str = "http://127.0.0.1:8082"
@@ -109,6 +204,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     batch: BatchSettings = BatchSettings()
     emulator: EmulatorSettings = EmulatorSettings()
+    spark: SparkSettings = SparkSettings()
 
     @classmethod
     def settings_customise_sources(

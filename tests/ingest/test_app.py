@@ -14,11 +14,11 @@ import httpx
 import orjson
 import pytest
 import requests
-from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from pinpipe.errors import ConfigError
 from pinpipe.ingest.app import create_app
+from pinpipe.ingest.auth import hash_key
 from pinpipe.ingest.kinesis_proxy import parse_sequence_number, sequence_number
 from pinpipe.ingest.server import serve
 from pinpipe.log.base import TopicInfo
@@ -251,14 +251,14 @@ def test_put_records(client: TestClient, log: EmbeddedLog) -> None:
 
 
 def test_api_keys(log: EmbeddedLog) -> None:
-    with _client(log, api_keys=(SecretStr("s3cret"), SecretStr("other"))) as client:
+    with _client(log, api_keys=(hash_key("s3cret"), hash_key("other"))) as client:
         body = {"records": [{"value": 1}]}
         assert client.get("/healthz").json() == {"status": "ok"}
         _error(client.post("/topics/t", json=body, headers=KAFKA_JSON), 401, 40101)
         wrong = {**KAFKA_JSON, "x-api-key": "nope"}
         _error(client.post("/topics/t", json=body, headers=wrong), 401, 40101)
         kinesis = client.put("/streams/s/record", json={"Data": 1, "PartitionKey": "p"})
-        _error(kinesis, 401, "AccessDeniedException")
+        _error(kinesis, 401, "UnrecognizedClientException")
         ok = {**KAFKA_JSON, "x-api-key": "s3cret"}
         assert client.post("/topics/t", json=body, headers=ok).status_code == 200
         bearer = {**KAFKA_JSON, "Authorization": "Bearer other"}

@@ -128,11 +128,54 @@ def emulate(
 def serve_cmd(
     host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [8082].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes sharing the port [1].")
+    ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option("--access-log/--no-access-log", help="JSON access log on stderr [on]."),
+    ] = None,
 ) -> None:
-    """Run the ingest API (Kafka REST v2 and Kinesis-proxy routes)."""
+    """Run the ingest API (Kafka REST v2/v3, Kinesis proxy and native Kinesis)."""
     from pinpipe.ingest.server import serve
 
-    serve(settings(**{"ingest.host": host, "ingest.port": port}))
+    cfg = settings(
+        **{
+            "ingest.host": host,
+            "ingest.port": port,
+            "ingest.workers": workers,
+            "ingest.access_log": access_log,
+        }
+    )
+    if cfg.ingest.access_log:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access = logging.getLogger("pinpipe.ingest.access")
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+        access.propagate = False
+    serve(cfg)
+
+
+@app.command("keys")
+def keys_cmd(
+    action: Annotated[str, typer.Argument(help="new (make a key) or hash (hash a given key).")],
+    key: Annotated[str | None, typer.Argument(help="The key to hash (else read stdin).")] = None,
+) -> None:
+    """Make or hash ingest API keys; configuration keeps only the hash."""
+    from pinpipe.ingest.auth import hash_key, new_key
+
+    if action == "new":
+        made = new_key()
+        console.print(f"key:  {made}\nhash: {hash_key(made)}")
+        console.print("Give the key to the client; put the hash in ingest.api_keys.")
+    elif action == "hash":
+        given = key if key is not None else sys.stdin.readline().strip()
+        if not given:
+            raise typer.BadParameter("no key given")
+        console.print(hash_key(given))
+    else:
+        raise typer.BadParameter(f"unknown action {action!r}: use new or hash")
 
 
 @app.command()
@@ -171,14 +214,43 @@ def batch(
 
 
 @app.command()
-def stream(once: Once = False) -> None:
+def stream(
+    once: Once = False,
+    engine: Annotated[
+        str, typer.Option(help="duckdb (default; any log backend) or spark (Kafka backend).")
+    ] = "duckdb",
+) -> None:
     """Clean records from the log into the stream Delta tables, exactly once."""
+    cfg = settings()
+    stop = _stop_on_signal()
+    if engine == "spark":
+        from pinpipe.engines import get_engine
+        from pinpipe.jobs.spark_stream import SparkStreamJob
+
+        if cfg.log.backend != "kafka":
+            raise PinpipeError(
+                '`stream --engine spark` reads from Kafka: set log.backend = "kafka" '
+                "(PINPIPE_LOG__BACKEND=kafka) and log.bootstrap_servers"
+            )
+        spark_job = SparkStreamJob(
+            cast(Any, get_engine("spark", settings=cfg.spark)),
+            cfg.open_lake(),
+            cfg.log.bootstrap_servers,
+            cfg.stream,
+            cfg.spark,
+        )
+        spark_job.run(stop, once=once)
+        st = spark_job.stats
+        console.print(
+            f"stream (spark): {st.records:,} records → {st.rows:,} rows, {st.rejects:,} quarantined"
+        )
+        return
+    if engine != "duckdb":
+        raise PinpipeError(f"unknown stream engine {engine!r}: choose duckdb or spark")
     from pinpipe.engines import get_engine
     from pinpipe.jobs.stream import StreamJob
     from pinpipe.log import open_log
 
-    cfg = settings()
-    stop = _stop_on_signal()
     with open_log(cfg) as log_:
         job = StreamJob(log_, cfg.open_lake(), get_engine("duckdb"), cfg.stream)
         job.run(stop, once=once)

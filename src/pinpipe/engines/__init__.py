@@ -7,7 +7,7 @@ from typing import Any
 from pinpipe.engines.base import Engine
 from pinpipe.errors import ConfigError
 
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "spark")
 
 
 def get_engine(name: str = "duckdb", **options: Any) -> Engine:
@@ -16,6 +16,14 @@ def get_engine(name: str = "duckdb", **options: Any) -> Engine:
         from pinpipe.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine(**options)
+    if name == "spark":
+        from pinpipe.engines.spark import SparkEngine
+
+        if "settings" not in options and "session" not in options:
+            from pinpipe.settings import load_settings
+
+            options["settings"] = load_settings().spark  # pinpipe.toml [spark], PINPIPE_SPARK__*
+        return SparkEngine(**options)
     raise ConfigError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
 
 

@@ -130,5 +130,20 @@ class Engine(ABC):
         """
         yield expr
 
+    def overwrite_delta(
+        self,
+        path: str,
+        rows: pa.Table,
+        *,
+        metadata: dict[str, str] | None = None,
+        predicate: str | None = None,
+    ) -> bool:
+        """Write ``rows`` with the engine's own Delta writer; False leaves it to delta-rs.
+
+        Engines on a cluster (Spark) write through their own Delta library so the tables are
+        theirs; the embedded engine returns False and the jobs write with delta-rs.
+        """
+        return False
+
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release connections; the engine is unusable afterwards."""

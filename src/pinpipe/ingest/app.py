@@ -1,71 +1,304 @@
-"""The ingest HTTP app: Kafka REST v2 and API Gateway Kinesis proxy routes over one log.
+"""The ingest ASGI app: every door over one log, with auth, limits, metrics and drain.
 
-Every append goes through a ``GroupCommitter``, so a request is acknowledged only once its
-records are durable, and concurrent requests share fsyncs. The caller owns ``log``; the app
-owns the committer and drains it on shutdown.
+The app is a plain ASGI callable (see ``core`` for why not a framework). Every append goes
+through an ``AsyncCommitter``, so a request is acknowledged only once its records are durable
+and concurrent requests share fsyncs. The caller owns ``log``; the app owns the committer and
+finishes it on shutdown (ASGI lifespan) or on ``close()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Sequence
+from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+import orjson
 
-from pinpipe.errors import IngestError
-from pinpipe.ingest import kafka_rest, kinesis_proxy
-from pinpipe.ingest.errors import JSONResponse, internal_error, render_error
-from pinpipe.ingest.http import IngestContext
-from pinpipe.log.base import Log
-from pinpipe.log.group_commit import GroupCommitter
+from pinpipe.errors import IngestError, PinpipeError, RetryLaterError
+from pinpipe.ingest import (
+    kafka_consumers,
+    kafka_rest,
+    kafka_v3,
+    kinesis_native,
+    kinesis_proxy,
+    ops,
+)
+from pinpipe.ingest.auth import Authenticator, Principal, forbid
+from pinpipe.ingest.committer import AsyncCommitter
+from pinpipe.ingest.core import (
+    Disconnected,
+    Door,
+    Request,
+    Response,
+    Route,
+    Router,
+    door_of,
+    error_response,
+    read_body,
+)
+from pinpipe.ingest.errors import from_log_error, internal_error, shutting_down
+from pinpipe.ingest.limits import RateLimiter, too_many
+from pinpipe.ingest.metrics import IngestMetrics
+from pinpipe.log.base import Log, Position, ProduceRecord, validate_topic
 from pinpipe.settings import IngestSettings
 
 logger = logging.getLogger("pinpipe.ingest")
+access_logger = logging.getLogger("pinpipe.ingest.access")
+
+Scope = dict[str, Any]
 
 
-def create_app(log: Log, settings: IngestSettings) -> Starlette:
-    """A ready Starlette app; run it with uvicorn (``pinpipe.ingest.server.serve``)."""
-    committer = GroupCommitter(log)
-    keys = tuple(k.get_secret_value().encode() for k in settings.api_keys)
-    ctx = IngestContext(log=log, committer=committer, settings=settings, api_keys=keys)
+class IngestContext:
+    """What the route modules share: the log, the committer, settings, auth, limits, metrics."""
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    def __init__(self, log: Log, settings: IngestSettings) -> None:
+        self.log = log
+        self.settings = settings
+        self.committer = AsyncCommitter(log)
+        self.auth = Authenticator(settings.api_keys)
+        self.limiter = RateLimiter(
+            settings.rate_limit, settings.rate_burst, settings.record_rate_limit
+        )
+        self.metrics = IngestMetrics()
+        self.draining = False
+        self.consumers = kafka_consumers.ConsumerRegistry(self)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await asyncio.to_thread(committer.close)
+    def topic(self, request: Request, name: str) -> str:
+        """Validate ``name`` by Kafka's rules and check the caller may use it."""
+        validate_topic(name)
+        request.topic = name
+        if request.principal is not None:
+            forbid(request.principal, name)
+        return name
 
-    app = Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            *kafka_rest.routes(ctx),
-            *kinesis_proxy.routes(ctx),
-        ],
-        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
-        lifespan=lifespan,
+    def record_budget(self, request: Request, n: int) -> int:
+        """How many of ``n`` records the caller's record rate limit lets through now."""
+        principal: Principal | None = request.principal
+        if principal is None:
+            return n
+        rate = principal.key.record_rate_limit if principal.key else None
+        return self.limiter.take_records(principal.bucket_id, rate, n)
+
+    def require_records(self, request: Request, n: int) -> None:
+        """All ``n`` records within the record rate limit, or 429 for the whole request."""
+        if self.record_budget(request, n) < n:
+            wait = self.limiter.record_wait(request.principal.bucket_id)
+            raise too_many(wait, "over the record rate limit")
+
+    async def produce(
+        self, request: Request, topic: str, records: Sequence[ProduceRecord]
+    ) -> list[Position]:
+        """Append durably (group commit); auto-creates the topic only when allowed."""
+        if not self.settings.auto_create_topics:
+            self.log.describe(topic)  # UnknownTopicError -> 404
+        try:
+            positions = await self.committer.produce(topic, records)
+        except PinpipeError as exc:
+            if self.draining and not isinstance(exc, IngestError):
+                raise shutting_down() from exc
+            raise
+        request.records += len(positions)
+        return positions
+
+
+class IngestApp:
+    """The ASGI application. ``ctx`` holds the state; ``router`` the routes of every door."""
+
+    def __init__(self, log: Log, settings: IngestSettings) -> None:
+        self.ctx = IngestContext(log, settings)
+        routes: list[Route] = [
+            *ops.routes(self.ctx, self),
+            *kafka_rest.routes(self.ctx),
+            *kafka_consumers.routes(self.ctx),
+            *kafka_v3.routes(self.ctx),
+            *kinesis_proxy.routes(self.ctx),
+            *kinesis_native.routes(self.ctx),
+        ]
+        self.router = Router(routes)
+        self.inflight = 0
+        self._closed = False
+
+    @property
+    def state(self) -> Any:  # kept for tests written against the Starlette version
+        return self
+
+    @property
+    def ingest(self) -> IngestContext:
+        return self.ctx
+
+    def start_drain(self) -> None:
+        """Stop taking new work: answer 503 + Retry-After; ``/readyz`` turns 503."""
+        self.ctx.draining = True
+        self.ctx.metrics.draining.set(1)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait (bounded) for requests already running to finish."""
+        self.start_drain()
+        deadline = time.monotonic() + timeout
+        while self.inflight > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    def close(self) -> None:
+        """Finish queued appends; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.ctx.committer.close()
+
+    # -- ASGI ---------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.drain(timeout=30.0)
+                await asyncio.to_thread(self.close)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client")
+        request = Request(
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            headers,
+            client[0] if client else "",
+            scope.get("scheme", "http"),
+            receive,
+        )
+        self.inflight += 1
+        self.ctx.metrics.inflight.inc()
+        try:
+            response = await self._respond(request, receive)
+        except Disconnected:
+            response = Response(499)
+        finally:
+            self.inflight -= 1
+            self.ctx.metrics.inflight.dec()
+        if response.status != 499:
+            await _send(send, response, request.method == "HEAD")
+        elapsed = time.perf_counter() - started
+        self.ctx.metrics.observe(
+            request.route,
+            request.method,
+            response.status,
+            request.topic,
+            request.records,
+            len(request.body),
+            elapsed,
+        )
+        if self.ctx.settings.access_log and access_logger.isEnabledFor(logging.INFO):
+            _access_log(request, response.status, elapsed)
+
+    async def _respond(self, request: Request, receive: Any) -> Response:
+        door: Door = door_of(request.path)
+        try:
+            route, params, allowed = self.router.match(request.method, request.path)
+            if route is not None:
+                door = route.door
+            elif request.method == "POST" and request.path == "/":
+                door = "aws"
+            if self.ctx.draining and not (route is not None and route.public):
+                self.ctx.metrics.reject("draining")
+                raise shutting_down()
+            if route is None:
+                raise _no_route(request, allowed)
+            request.route = route.template
+            request.params = params
+            if not route.public:
+                request.principal = self.ctx.auth.authenticate(request.headers, request.client)
+                principal: Principal = request.principal
+                rate = principal.key.rate_limit if principal.key else None
+                self.ctx.limiter.check(principal.bucket_id, rate)
+            if not route.streaming:
+                request.body = await read_body(request, self.ctx.settings.max_request_bytes)
+            return await route.handler(request)
+        except IngestError as exc:
+            return self._refuse(exc, door)
+        except PinpipeError as exc:
+            mapped = from_log_error(exc)
+            if mapped.status >= 500:
+                logger.error("%s %s failed: %s", request.method, request.path, exc)
+            return self._refuse(mapped, door)
+        except Disconnected:
+            raise
+        except Exception:
+            logger.exception("%s %s failed", request.method, request.path)
+            return self._refuse(internal_error(), door)
+
+    def _refuse(self, exc: IngestError, door: Door) -> Response:
+        reason = {401: "unauthenticated", 403: "forbidden", 413: "too_large", 429: "rate_limited"}
+        if exc.status in reason:
+            self.ctx.metrics.reject(reason[exc.status])
+        elif 400 <= exc.status < 500 and exc.status != 404:
+            self.ctx.metrics.reject("invalid")
+        response = error_response(exc, door)
+        if isinstance(exc, RetryLaterError):
+            response.headers.append((b"retry-after", str(exc.retry_after).encode()))
+        if exc.status == 401:
+            response.headers.append((b"www-authenticate", b"Bearer"))
+        if exc.status == 503:
+            response.headers.append((b"connection", b"close"))
+        return response
+
+
+def _no_route(request: Request, allowed: list[str]) -> IngestError:
+    if allowed:
+        return IngestError(
+            405, 405, f"HTTP 405 Method Not Allowed: {request.path} accepts {', '.join(allowed)}"
+        )
+    return IngestError(
+        404, 404, f"HTTP 404 Not Found: no route for {request.method} {request.path}"
     )
-    app.state.ingest = ctx
-    return app
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Routing errors (404 unknown path, 405 wrong method) as JSON too."""
-    assert isinstance(exc, HTTPException)
-    error = IngestError(exc.status_code, exc.status_code, f"HTTP {exc.status_code} {exc.detail}")
-    if exc.status_code == 404:
-        error.message += f": no route for {request.method} {request.url.path}"
-    return render_error(error, request.url.path, dict(exc.headers or {}))
+async def _send(send: Any, response: Response, head: bool) -> None:
+    headers = list(response.headers)
+    if response.content_type:
+        headers.append((b"content-type", response.content_type.encode()))
+    if response.stream is None:
+        if response.status not in (204, 304):
+            headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else response.body})
+        return
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    async for chunk in response.stream:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    """Last resort (routes catch their own errors): 500 JSON, details only in the log."""
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return render_error(internal_error(), request.url.path)
+def _access_log(request: Request, status: int, elapsed: float) -> None:
+    principal: Principal | None = request.principal
+    line = {
+        "ts": round(time.time(), 3),
+        "client": request.client,
+        "method": request.method,
+        "path": request.path,
+        "route": request.route,
+        "status": status,
+        "ms": round(elapsed * 1000, 3),
+        "bytes": len(request.body),
+        "records": request.records,
+        "topic": request.topic,
+        "key": principal.name if principal is not None else None,
+    }
+    access_logger.info(orjson.dumps(line).decode())
+
+
+def create_app(log: Log, settings: IngestSettings) -> IngestApp:
+    """A ready ASGI app; run it with ``pinpipe.ingest.server.serve`` (uvicorn)."""
+    return IngestApp(log, settings)

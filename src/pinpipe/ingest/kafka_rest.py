@@ -1,4 +1,4 @@
-"""Confluent REST Proxy v2 routes: produce (json and binary embedded formats) and metadata.
+"""Confluent REST Proxy v2: produce (json and binary embedded formats) and topic metadata.
 
 A produce request is all or nothing: every record is validated before any is appended, and the
 whole batch goes to the log in one durable transaction. So where Kafka would answer 200 with a
@@ -11,88 +11,132 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from pinpipe.errors import IngestError, UnknownPartitionError
-from pinpipe.ingest.errors import KafkaJSONResponse
-from pinpipe.ingest.http import IngestContext, guarded, parse_json, read_body
-from pinpipe.log.base import ProduceRecord, TopicInfo, validate_topic
+from pinpipe.ingest.core import KAFKA_V2, Request, Response, Route
+from pinpipe.log.base import ProduceRecord, TopicInfo
+
+if TYPE_CHECKING:
+    from pinpipe.ingest.app import IngestContext
 
 JSON_FORMAT = "application/vnd.kafka.json.v2+json"
 BINARY_FORMAT = "application/vnd.kafka.binary.v2+json"
 _SCHEMA_FORMATS = {
     f"application/vnd.kafka.{fmt}.v2+json" for fmt in ("avro", "jsonschema", "protobuf")
 }
+_V2_ANSWERS = (KAFKA_V2, "application/vnd.kafka+json", "application/json")
+"""Media types a v2 answer may be labelled with, in the proxy's order of preference."""
 
 
 def routes(ctx: IngestContext) -> list[Route]:
-    """The v2 routes, bound to ``ctx``."""
+    """The v2 produce and metadata routes, bound to ``ctx``."""
 
     async def produce(request: Request) -> Response:
         return await _produce(ctx, request, None)
 
     async def produce_partition(request: Request) -> Response:
-        return await _produce(ctx, request, int(request.path_params["partition"]))
+        return await _produce(ctx, request, _partition_param(request))
 
     async def list_topics(request: Request) -> Response:
-        return KafkaJSONResponse([t.name for t in ctx.log.topics()])
+        answer = negotiate(request)
+        names = [t.name for t in ctx.log.topics() if request.principal.may_use(t.name)]
+        return Response(200, orjson.dumps(names), answer)
 
     async def get_topic(request: Request) -> Response:
-        info = ctx.log.describe(validate_topic(request.path_params["topic"]))
+        answer = negotiate(request)
+        info = ctx.log.describe(ctx.topic(request, request.params["topic"]))
         body = {"name": info.name, "configs": {}, "partitions": _partitions(info)}
-        return KafkaJSONResponse(body)
+        return Response(200, orjson.dumps(body), answer)
 
     async def get_partitions(request: Request) -> Response:
-        info = ctx.log.describe(validate_topic(request.path_params["topic"]))
-        return KafkaJSONResponse(_partitions(info))
+        answer = negotiate(request)
+        info = ctx.log.describe(ctx.topic(request, request.params["topic"]))
+        return Response(200, orjson.dumps(_partitions(info)), answer)
 
     async def get_partition(request: Request) -> Response:
-        info = ctx.log.describe(validate_topic(request.path_params["topic"]))
-        partition = int(request.path_params["partition"])
+        answer = negotiate(request)
+        info = ctx.log.describe(ctx.topic(request, request.params["topic"]))
+        partition = _partition_param(request)
         if partition >= info.partitions:
             raise UnknownPartitionError(info.name, partition, info.partitions)
-        return KafkaJSONResponse(_partitions(info)[partition])
+        return Response(200, orjson.dumps(_partitions(info)[partition]), answer)
+
+    def route(method: str, path: str, handler: Any, summary: str) -> Route:
+        return Route(method, path, handler, "kafka", summary=summary)
 
     return [
-        Route("/topics", guarded(ctx, list_topics), methods=["GET"]),
-        Route("/topics/{topic}", guarded(ctx, produce), methods=["POST"]),
-        Route("/topics/{topic}", guarded(ctx, get_topic), methods=["GET"]),
-        Route("/topics/{topic}/partitions", guarded(ctx, get_partitions), methods=["GET"]),
-        Route(
-            "/topics/{topic}/partitions/{partition:int}",
-            guarded(ctx, produce_partition),
-            methods=["POST"],
+        route("GET", "/topics", list_topics, "List topics"),
+        route("POST", "/topics/{topic}", produce, "Produce records (v2)"),
+        route("GET", "/topics/{topic}", get_topic, "Describe a topic"),
+        route("GET", "/topics/{topic}/partitions", get_partitions, "List a topic's partitions"),
+        route(
+            "POST",
+            "/topics/{topic}/partitions/{partition}",
+            produce_partition,
+            "Produce to a partition (v2)",
         ),
-        Route(
-            "/topics/{topic}/partitions/{partition:int}",
-            guarded(ctx, get_partition),
-            methods=["GET"],
-        ),
+        route("GET", "/topics/{topic}/partitions/{partition}", get_partition, "Get a partition"),
     ]
 
 
+def negotiate(request: Request, offered: tuple[str, ...] = _V2_ANSWERS) -> str:
+    """The answer's media type from ``Accept`` (weighted lists allowed); 406 if none fits."""
+    accept = request.headers.get("accept")
+    if not accept:
+        return offered[0]
+    best, best_q = "", 0.0
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        media = media.lower()
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        for candidate in offered:
+            if q > best_q and _media_matches(media, candidate):
+                best, best_q = candidate, q
+    if not best:
+        raise IngestError(
+            406,
+            406,
+            f"HTTP 406 Not Acceptable: cannot answer as {accept[:100]!r}; accept {offered[0]}",
+        )
+    return best
+
+
+def _media_matches(pattern: str, media: str) -> bool:
+    if pattern in ("*/*", media):
+        return True
+    kind, _, sub = pattern.partition("/")
+    return sub == "*" and media.startswith(kind + "/")
+
+
 async def _produce(ctx: IngestContext, request: Request, partition: int | None) -> Response:
-    topic = validate_topic(request.path_params["topic"])
-    binary = _embedded_format(request.headers.get("content-type", ""))
-    body = await read_body(request, ctx.settings.max_request_bytes)
-    if not body.strip():
+    topic = ctx.topic(request, request.params["topic"])
+    binary = embedded_format(request.headers.get("content-type", ""))
+    answer = negotiate(request)
+    if not request.body.strip():
         raise IngestError(422, 422, 'the request body is empty; expected {"records": [...]}')
-    doc = parse_json(body, status=400, code=400)
-    records = _records(doc, binary, partition, ctx.settings.max_record_bytes)
-    positions = await ctx.committer.produce(topic, records)
+    doc = request.json(status=400, code=400)
+    records = _records(doc, binary, partition, ctx)
+    ctx.require_records(request, len(records))
+    positions = await ctx.produce(request, topic, records)
     offsets = [
         {"partition": p.partition, "offset": p.offset, "error_code": None, "error": None}
         for p in positions
     ]
-    return KafkaJSONResponse({"key_schema_id": None, "value_schema_id": None, "offsets": offsets})
+    body = {"key_schema_id": None, "value_schema_id": None, "offsets": offsets}
+    return Response(200, orjson.dumps(body), answer)
 
 
-def _embedded_format(content_type: str) -> bool:
+def embedded_format(content_type: str) -> bool:
     """True for binary, False for json; 415 for everything else, as the proxy does."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == JSON_FORMAT:
@@ -103,37 +147,50 @@ def _embedded_format(content_type: str) -> bool:
         raise IngestError(
             415,
             415,
-            f"{media_type} needs a schema registry, which pinpipe does not support; "
-            f"send {JSON_FORMAT} or {BINARY_FORMAT}",
+            f"HTTP 415 Unsupported Media Type: {media_type} needs a schema registry, which "
+            f"pinpipe does not have; send {JSON_FORMAT} or {BINARY_FORMAT}",
         )
     raise IngestError(415, 415, "HTTP 415 Unsupported Media Type")
 
 
+def _partition_param(request: Request) -> int:
+    raw = request.params["partition"]
+    if not raw.isdigit() or len(raw) > 9:
+        raise IngestError(404, 40402, f"partition {raw[:20]!r} does not exist")
+    return int(raw)
+
+
 def _records(
-    doc: Any, binary: bool, path_partition: int | None, max_record_bytes: int
+    doc: Any, binary: bool, path_partition: int | None, ctx: IngestContext
 ) -> list[ProduceRecord]:
     if not isinstance(doc, dict):
-        raise _invalid(f"the body must be a JSON object with 'records', not {_kind(doc)}")
+        raise invalid(f"the body must be a JSON object with 'records', not {kind(doc)}")
     items = doc.get("records")
     if items is None:
-        raise _invalid('\'records\' is required: {"records": [{"value": ...}, ...]}')
+        raise invalid('\'records\' is required: {"records": [{"value": ...}, ...]}')
     if not isinstance(items, list):
-        raise _invalid(f"'records' must be an array, not {_kind(items)}")
+        raise invalid(f"'records' must be an array, not {kind(items)}")
     if not items:
-        raise _invalid("'records' must not be empty")
+        raise invalid("'records' must not be empty")
+    limit = ctx.settings.max_records_per_request
+    if len(items) > limit:
+        raise IngestError(
+            422, 42206, f"{len(items)} records in one request, over the limit of {limit}"
+        )
+    max_bytes = ctx.settings.max_record_bytes
     out: list[ProduceRecord] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            raise _invalid(f"records[{i}] must be an object, not {_kind(item)}")
+            raise invalid(f"records[{i}] must be an object, not {kind(item)}")
         key = _payload(item.get("key"), binary, f"records[{i}].key")
         value = _payload(item.get("value"), binary, f"records[{i}].value")
         size = len(key or b"") + len(value or b"")
-        if size > max_record_bytes:
+        if size > max_bytes:
             raise IngestError(
                 422,
                 42206,
                 f"records[{i}] is {size} bytes (key + value), over the limit of "
-                f"{max_record_bytes} bytes; nothing in this request was stored",
+                f"{max_bytes} bytes; nothing in this request was stored",
             )
         out.append(ProduceRecord(value, key, _partition(item, i, path_partition)))
     return out
@@ -146,21 +203,21 @@ def _payload(raw: Any, binary: bool, where: str) -> bytes | None:
     if not binary:
         return orjson.dumps(raw)
     if not isinstance(raw, str):
-        raise _invalid(f"{where} must be a base64 string in the binary format, not {_kind(raw)}")
+        raise invalid(f"{where} must be a base64 string in the binary format, not {kind(raw)}")
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _invalid(f"{where} is not valid base64: {exc}") from exc
+        raise invalid(f"{where} is not valid base64: {exc}") from exc
 
 
 def _partition(item: dict[str, Any], i: int, path_partition: int | None) -> int | None:
     given = item.get("partition")
     if given is None:
         return path_partition
-    if isinstance(given, bool) or not isinstance(given, int) or given < 0:
-        raise _invalid(f"records[{i}].partition must be an integer >= 0, not {given!r}")
+    if isinstance(given, bool) or not isinstance(given, int) or not 0 <= given < 2**31:
+        raise invalid(f"records[{i}].partition must be an integer >= 0, not {given!r}")
     if path_partition is not None and given != path_partition:
-        raise _invalid(
+        raise invalid(
             f"records[{i}].partition is {given} but the URL names partition {path_partition}"
         )
     return given
@@ -172,11 +229,11 @@ def _partitions(info: TopicInfo) -> list[dict[str, Any]]:
     return [{"partition": p, "leader": 0, "replicas": [replica]} for p in range(info.partitions)]
 
 
-def _invalid(message: str) -> IngestError:
+def invalid(message: str) -> IngestError:
     return IngestError(422, 422, message)
 
 
-def _kind(value: Any) -> str:
+def kind(value: Any) -> str:
     if value is None:
         return "null"
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from pinpipe.engines.base import Engine
 from pinpipe.jobs import delta_io
-from pinpipe.jobs.quarantine import replace_batch_rejects
+from pinpipe.jobs.quarantine import replace_batch_rejects, with_stage
 from pinpipe.lake import Lake
 from pinpipe.transform.cleaning import clean, latest
 from pinpipe.transform.queries import QUERIES
@@ -60,8 +60,15 @@ def clean_table(lake: Lake, engine: Engine, table: TableName, report: BatchRepor
         )
         if t is not None
     }
-    delta_io.overwrite(lake.table("batch", table), rows, watermark=watermark)
-    replace_batch_rejects(lake.table("quarantine", table), rejects)
+    batch_path = lake.table("batch", table)
+    if not engine.overwrite_delta(
+        str(batch_path), rows, metadata=delta_io.watermark_metadata(watermark)
+    ):
+        delta_io.overwrite(batch_path, rows, watermark=watermark)
+    quarantine = lake.table("quarantine", table)
+    staged = with_stage(rejects, "batch")
+    if not engine.overwrite_delta(str(quarantine), staged, predicate="stage = 'batch'"):
+        replace_batch_rejects(quarantine, rejects)
     report.raw_records[table] = sum(ends["n"].to_pylist())
     report.rows[table] = rows.num_rows
     report.rejects[table] = rejects.num_rows
@@ -76,7 +83,8 @@ def run_queries(lake: Lake, engine: Engine, report: BatchReport) -> dict[str, pa
     results: dict[str, pa.Table] = {}
     for name, query in QUERIES.items():
         result = engine.to_arrow(query(views["pin"], views["geo"], views["user"]))
-        delta_io.overwrite(lake.result(name), result)
+        if not engine.overwrite_delta(str(lake.result(name)), result):
+            delta_io.overwrite(lake.result(name), result)
         results[name] = result
         report.results[name] = result.num_rows
     return results

@@ -137,6 +137,24 @@ def read_watermark(path: Path) -> Positions | None:
     if table is None:
         return None
     for entry in table.history():
-        if WATERMARK_KEY in entry:
-            return {(t, int(p)): int(end) for t, p, end in json.loads(entry[WATERMARK_KEY])}
+        text = entry.get(WATERMARK_KEY) or _user_metadata(entry).get(WATERMARK_KEY)
+        if text:
+            return {(t, int(p)): int(end) for t, p, end in json.loads(text)}
     return None
+
+
+def watermark_metadata(watermark: Positions) -> dict[str, str]:
+    """Commit metadata recording the log positions a batch run covered."""
+    return {WATERMARK_KEY: json.dumps([[t, p, end] for (t, p), end in sorted(watermark.items())])}
+
+
+def _user_metadata(entry: dict[str, object]) -> dict[str, str]:
+    """Metadata a Spark writer stored as a JSON object in Delta's ``userMetadata``."""
+    text = entry.get("userMetadata")
+    if not isinstance(text, str):
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}

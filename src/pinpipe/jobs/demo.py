@@ -40,15 +40,19 @@ def demo_settings(base: Settings, port: int | None) -> Settings:
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     port = port or free_port()
-    return load_settings(
-        home=home,
-        **{
-            "ingest.host": "127.0.0.1",
-            "ingest.port": port,
-            "emulator.url": f"http://127.0.0.1:{port}",
-            "batch.every_minutes": 0,
-        },
-    )
+    overrides: dict[str, object] = {
+        "ingest.host": "127.0.0.1",
+        "ingest.port": port,
+        "emulator.url": f"http://127.0.0.1:{port}",
+        "batch.every_minutes": 0,
+    }
+    if base.log.backend == "kafka":
+        # Kafka topics outlive the recreated home: fresh topic names keep each run apart.
+        # The filter keeps other pinpipes' topics on the same cluster out of the demo.
+        prefix = f"demo{time.time_ns() // 1_000_000}"
+        overrides["emulator.prefix"] = prefix
+        overrides["log.topic_filter"] = rf"^({prefix}\.|streaming-{prefix}-)"
+    return load_settings(home=home, **overrides)
 
 
 def wait_until_streamed(cfg: Settings, supervisor: Supervisor, expected: int) -> None:

@@ -1,4 +1,4 @@
-"""The durable log: one contract (``Log``), an embedded SQLite backend now, Kafka later."""
+"""The durable log: one contract (``Log``), two backends: embedded SQLite and Apache Kafka."""
 
 from __future__ import annotations
 
@@ -21,13 +21,19 @@ __all__ = [
 
 def open_log(settings: Settings) -> Log:
     """The log backend the settings ask for, opened and ready."""
-    if settings.log.backend == "embedded":
+    cfg = settings.log
+    if cfg.backend == "embedded":
         return EmbeddedLog(
             settings.log_path,
-            default_partitions=settings.log.partitions,
-            fsync=settings.log.fsync,
+            default_partitions=cfg.partitions,
+            fsync=cfg.fsync,
+            retention_ms=cfg.retention_ms,
+            retention_bytes=cfg.retention_bytes,
+            auto_create=cfg.auto_create_topics,
+            topic_filter=cfg.topic_filter,
         )
-    raise ConfigError(
-        f"log backend {settings.log.backend!r} is not available yet: the Kafka backend comes "
-        'in a later release; set [log] backend = "embedded" (PINPIPE_LOG__BACKEND=embedded)'
-    )
+    if cfg.backend == "kafka":
+        from pinpipe.log.kafka import KafkaLog  # confluent-kafka is an optional extra
+
+        return KafkaLog(cfg)
+    raise ConfigError(f'unknown log backend {cfg.backend!r}: use "embedded" or "kafka"')

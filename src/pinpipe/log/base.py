@@ -140,6 +140,13 @@ class Log(ABC):
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         """Commit ``{(topic, partition): next offset}`` for ``group`` atomically."""
 
+    def delete_topic(self, topic: str) -> None:
+        """Delete ``topic`` with its records and committed offsets; raises ``UnknownTopicError``.
+
+        Not abstract so that backends without it keep working; they refuse with ``LogError``.
+        """
+        raise LogError(f"this log backend cannot delete topics ({type(self).__name__})")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
 

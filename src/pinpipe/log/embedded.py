@@ -17,6 +17,7 @@ the oldest records and moves the partition's start offset forward, checked at mo
 from __future__ import annotations
 
 import itertools
+import re
 import sqlite3
 import threading
 import time
@@ -86,6 +87,8 @@ class EmbeddedLog(Log):
         retention_ms: int = 0,
         retention_bytes: int = 0,
         retention_check_ms: int = 1_000,
+        auto_create: bool = True,
+        topic_filter: str = "",
     ) -> None:
         if default_partitions < 1:
             raise ValueError("default_partitions must be at least 1")
@@ -98,6 +101,8 @@ class EmbeddedLog(Log):
         self.retention_bytes = retention_bytes
         self.retention_check_ms = retention_check_ms
         self._next_retention_ms = 0
+        self.auto_create = auto_create
+        self._wanted = re.compile(topic_filter or ".*")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._topics: dict[str, _Topic] = {}
@@ -123,7 +128,7 @@ class EmbeddedLog(Log):
     def topics(self) -> list[TopicInfo]:
         with _sqlite_errors("list topics"):
             rows = self._reader().execute("SELECT name, partitions FROM topics ORDER BY name")
-            return [TopicInfo(name, partitions) for name, partitions in rows]
+            return [TopicInfo(n, count) for n, count in rows if self._wanted.search(n)]
 
     def describe(self, topic: str) -> TopicInfo:
         meta = self._known(topic)
@@ -314,6 +319,23 @@ class EmbeddedLog(Log):
         with self._write_tx(f"commit offsets of group {group!r}") as conn:
             conn.executemany(upsert, rows)
 
+    def delete_topic(self, topic: str) -> None:
+        """Delete the topic, its records and its groups' offsets in one transaction.
+
+        Other processes may still hold the old topic in their cache; they must not append to
+        a deleted name (the ingest API only deletes through the Kinesis DeleteStream call).
+        """
+        validate_topic(topic)
+        with self._write_tx(f"delete topic {topic}") as conn:
+            meta = self._lookup(conn, topic)
+            if meta is None:
+                raise UnknownTopicError(topic)
+            conn.execute("DELETE FROM records WHERE topic_id = ?", (meta.id,))
+            conn.execute("DELETE FROM partitions WHERE topic_id = ?", (meta.id,))
+            conn.execute("DELETE FROM topics WHERE id = ?", (meta.id,))
+            conn.execute("DELETE FROM group_offsets WHERE topic = ?", (topic,))
+        self._topics.pop(topic, None)
+
     def close(self) -> None:
         if self._closed:
             return
@@ -373,7 +395,11 @@ class EmbeddedLog(Log):
         meta = self._topics.get(topic) or created.get(topic)
         if meta is None:
             validate_topic(topic)
-            meta = self._lookup(conn, topic) or self._insert_topic(conn, topic, None)
+            meta = self._lookup(conn, topic)
+            if meta is None:
+                if not self.auto_create:
+                    raise UnknownTopicError(topic)
+                meta = self._insert_topic(conn, topic, None)
             created[topic] = meta
         return meta
 

@@ -1,0 +1,404 @@
+"""Confluent REST Proxy v2 consumers: instances, subscription, fetch, offsets, positions.
+
+Instances live in the serving process, as they live on one proxy node in Confluent's
+server: a request for an instance another process (or a restarted server) owns answers
+404 / 40403. Committed offsets are the log's consumer-group offsets, so they are shared and
+durable. pinpipe does not rebalance: every instance of a group reads all partitions of the
+topics it subscribed to (use ``assignments`` to split partitions by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from pinpipe.errors import IngestError, UnknownTopicError
+from pinpipe.ingest.core import KAFKA_V2, Request, Response, Route, empty
+from pinpipe.ingest.kafka_rest import invalid, kind
+from pinpipe.log.base import LogRecord
+
+if TYPE_CHECKING:
+    from pinpipe.ingest.app import IngestContext
+
+FORMATS = ("binary", "json")
+MAX_FETCH_RECORDS = 500
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(slots=True)
+class Consumer:
+    group: str
+    name: str
+    format: str
+    reset: str
+    auto_commit: bool
+    owner: str
+    """Principal that created it: only the same key may use it."""
+    topics: list[str] = field(default_factory=list)
+    pattern: re.Pattern[str] | None = None
+    assigned: list[TopicPartition] | None = None
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
+    last_used: float = field(default_factory=time.monotonic)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class ConsumerRegistry:
+    """The live instances of this process, expired after ``consumer_timeout_ms`` idle."""
+
+    def __init__(self, ctx: IngestContext) -> None:
+        self.ctx = ctx
+        self.instances: dict[tuple[str, str], Consumer] = {}
+
+    def _expire(self) -> None:
+        horizon = time.monotonic() - self.ctx.settings.consumer_timeout_ms / 1000
+        for key in [k for k, c in self.instances.items() if c.last_used < horizon]:
+            del self.instances[key]
+
+    def get(self, request: Request) -> Consumer:
+        self._expire()
+        group, name = request.params["group"], request.params["instance"]
+        consumer = self.instances.get((group, name))
+        if consumer is None or consumer.owner != request.principal.bucket_id:
+            raise IngestError(
+                404, 40403, f"consumer instance {name!r} of group {group!r} not found"
+            )
+        consumer.last_used = time.monotonic()
+        return consumer
+
+
+def routes(ctx: IngestContext) -> list[Route]:
+    registry = ctx.consumers
+    base = "/consumers/{group}/instances/{instance}"
+
+    async def create(request: Request) -> Response:
+        group = _name(request.params["group"], "group")
+        doc = _doc(request) if request.body.strip() else {}
+        fmt = str(doc.get("format", "binary")).lower()
+        if fmt not in FORMATS:
+            raise IngestError(
+                422,
+                42204,
+                f"format {fmt[:40]!r} is not supported; use binary or json "
+                "(avro, jsonschema and protobuf need a schema registry)",
+            )
+        reset = str(doc.get("auto.offset.reset", "latest")).lower()
+        if reset not in ("earliest", "latest", "none"):
+            raise IngestError(422, 42204, "auto.offset.reset must be earliest, latest or none")
+        auto_commit = str(doc.get("auto.commit.enable", "true")).lower() == "true"
+        name = doc.get("name") or doc.get("id") or "rest-consumer-" + secrets.token_hex(8)
+        name = _name(str(name), "name")
+        registry._expire()
+        if (group, name) in registry.instances:
+            raise IngestError(409, 40902, f"consumer instance {name!r} already exists")
+        if len(registry.instances) >= ctx.settings.consumer_instances:
+            raise IngestError(429, 429, "too many consumer instances; delete unused ones")
+        registry.instances[(group, name)] = Consumer(
+            group, name, fmt, reset, auto_commit, request.principal.bucket_id
+        )
+        host = request.headers.get("host", "localhost")
+        uri = f"{request.scheme}://{host}/consumers/{group}/instances/{name}"
+        return _json({"instance_id": name, "base_uri": uri})
+
+    async def delete(request: Request) -> Response:
+        consumer = registry.get(request)
+        del registry.instances[(consumer.group, consumer.name)]
+        return empty()
+
+    async def subscribe(request: Request) -> Response:
+        consumer = registry.get(request)
+        doc = _doc(request)
+        topics, pattern = doc.get("topics"), doc.get("topic_pattern")
+        if (topics is None) == (pattern is None):
+            raise invalid("give exactly one of 'topics' (a list) and 'topic_pattern' (a regex)")
+        if consumer.assigned is not None:
+            raise IngestError(409, 40903, "the instance has a manual assignment; unassign first")
+        if topics is not None:
+            if (
+                not isinstance(topics, list)
+                or not topics
+                or not all(isinstance(t, str) for t in topics)
+            ):
+                raise invalid(f"'topics' must be a non-empty list of names, not {kind(topics)}")
+            consumer.topics = [ctx.topic(request, t) for t in topics]
+            consumer.pattern = None
+        else:
+            if not isinstance(pattern, str) or len(pattern) > 1000:
+                raise invalid("'topic_pattern' must be a regular expression")
+            try:
+                consumer.pattern = re.compile(pattern)
+            except re.error as exc:
+                raise invalid(f"'topic_pattern' is not a valid regex: {exc}") from exc
+            consumer.topics = []
+        return empty()
+
+    async def subscription(request: Request) -> Response:
+        consumer = registry.get(request)
+        return _json({"topics": _topics(ctx, request, consumer)})
+
+    async def unsubscribe(request: Request) -> Response:
+        consumer = registry.get(request)
+        consumer.topics, consumer.pattern = [], None
+        return empty()
+
+    async def assign(request: Request) -> Response:
+        consumer = registry.get(request)
+        if consumer.topics or consumer.pattern:
+            raise IngestError(409, 40903, "the instance is subscribed; unsubscribe first")
+        consumer.assigned = _partitions(ctx, request, _doc(request).get("partitions"))
+        return empty()
+
+    async def assignments(request: Request) -> Response:
+        consumer = registry.get(request)
+        parts = consumer.assigned or []
+        return _json({"partitions": [{"topic": t, "partition": p} for t, p in parts]})
+
+    async def seek(request: Request) -> Response:
+        consumer = registry.get(request)
+        items = _doc(request).get("offsets")
+        if not isinstance(items, list):
+            raise invalid("'offsets' must be a list of {topic, partition, offset}")
+        for item in items:
+            tp = _partitions(ctx, request, [item])[0]
+            offset = item.get("offset") if isinstance(item, dict) else None
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise invalid("each offset needs an integer 'offset' >= 0")
+            consumer.positions[tp] = offset
+        return empty()
+
+    async def seek_edge(request: Request, end: bool) -> Response:
+        consumer = registry.get(request)
+        for tp in _partitions(ctx, request, _doc(request).get("partitions")):
+            consumer.positions[tp] = ctx.log.end_offset(*tp) if end else 0
+        return empty()
+
+    async def seek_beginning(request: Request) -> Response:
+        return await seek_edge(request, False)
+
+    async def seek_end(request: Request) -> Response:
+        return await seek_edge(request, True)
+
+    async def records(request: Request) -> Response:
+        consumer = registry.get(request)
+        wanted = f"application/vnd.kafka.{consumer.format}.v2+json"
+        accept = request.headers.get("accept", wanted)
+        if wanted not in accept and "*/*" not in accept:
+            raise IngestError(
+                406, 40601, f"the consumer's format is {consumer.format}: send Accept: {wanted}"
+            )
+        query = request.query
+        timeout = min(_int_param(query, "timeout", 1000), 30_000) / 1000
+        max_bytes = _int_param(query, "max_bytes", DEFAULT_MAX_BYTES)
+        async with consumer.lock:
+            before = dict(consumer.positions)
+            found = await _fetch(ctx, request, consumer, max_bytes, timeout)
+            try:
+                body = [_record_json(r, consumer.format) for r in found]
+            except IngestError:
+                consumer.positions = before  # nothing was delivered: do not skip the records
+                raise
+            if consumer.auto_commit and found:
+                await ctx.committer.call(ctx.log.commit, consumer.group, _fetched(found))
+        return Response(200, orjson.dumps(body), wanted)
+
+    async def commit(request: Request) -> Response:
+        consumer = registry.get(request)
+        items = _doc(request).get("offsets") if request.body.strip() else None
+        if items is None:
+            offsets = {tp: pos for tp, pos in consumer.positions.items()}
+        else:
+            if not isinstance(items, list):
+                raise invalid("'offsets' must be a list of {topic, partition, offset}")
+            offsets = {}
+            for item in items:
+                tp = _partitions(ctx, request, [item])[0]
+                offset = item.get("offset") if isinstance(item, dict) else None
+                if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                    raise invalid("each offset needs an integer 'offset' >= 0")
+                offsets[tp] = offset + 1  # the body names the last record consumed
+        if offsets:
+            await ctx.committer.call(ctx.log.commit, consumer.group, offsets)
+        return empty()
+
+    async def committed(request: Request) -> Response:
+        consumer = registry.get(request)
+        doc = _doc(request) if request.body.strip() else {}
+        parts = (
+            _partitions(ctx, request, doc.get("partitions"))
+            if doc
+            else _assigned(ctx, request, consumer)
+        )
+        out = []
+        for topic, partition in parts:
+            offset = ctx.log.committed(consumer.group, topic, partition)
+            if offset is not None:
+                out.append(
+                    {"topic": topic, "partition": partition, "offset": offset, "metadata": ""}
+                )
+        return _json({"offsets": out})
+
+    def route(method: str, path: str, handler: Any, summary: str) -> Route:
+        return Route(method, path, handler, "kafka", summary=summary)
+
+    return [
+        route("POST", "/consumers/{group}", create, "Create a consumer instance"),
+        route("DELETE", base, delete, "Delete a consumer instance"),
+        route("POST", base + "/subscription", subscribe, "Subscribe to topics"),
+        route("GET", base + "/subscription", subscription, "Current subscription"),
+        route("DELETE", base + "/subscription", unsubscribe, "Unsubscribe"),
+        route("POST", base + "/assignments", assign, "Assign partitions by hand"),
+        route("GET", base + "/assignments", assignments, "Current manual assignment"),
+        route("POST", base + "/positions", seek, "Seek to offsets"),
+        route("POST", base + "/positions/beginning", seek_beginning, "Seek to the beginning"),
+        route("POST", base + "/positions/end", seek_end, "Seek to the end"),
+        route("GET", base + "/records", records, "Fetch records"),
+        route("POST", base + "/offsets", commit, "Commit offsets"),
+        route("GET", base + "/offsets", committed, "Committed offsets"),
+    ]
+
+
+def _json(content: Any) -> Response:
+    return Response(200, orjson.dumps(content), KAFKA_V2)
+
+
+def _doc(request: Request) -> dict[str, Any]:
+    doc = request.json(status=400, code=400)
+    if not isinstance(doc, dict):
+        raise invalid(f"the body must be a JSON object, not {kind(doc)}")
+    return doc
+
+
+def _name(raw: str, what: str) -> str:
+    if not _NAME.match(raw):
+        raise IngestError(422, 42204, f"invalid consumer {what} {raw[:60]!r}: use [a-zA-Z0-9._-]")
+    return raw
+
+
+def _int_param(query: dict[str, str], name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 12:
+        raise invalid(f"query parameter {name} must be a non-negative integer")
+    return int(raw)
+
+
+def _partitions(ctx: IngestContext, request: Request, items: Any) -> list[TopicPartition]:
+    if not isinstance(items, list):
+        raise invalid("'partitions' must be a list of {topic, partition}")
+    out = []
+    for item in items:
+        topic = item.get("topic") if isinstance(item, dict) else None
+        partition = item.get("partition") if isinstance(item, dict) else None
+        if (
+            not isinstance(topic, str)
+            or isinstance(partition, bool)
+            or not isinstance(partition, int)
+        ):
+            raise invalid("each entry needs a string 'topic' and an integer 'partition'")
+        info = ctx.log.describe(ctx.topic(request, topic))
+        if not 0 <= partition < info.partitions:
+            raise IngestError(404, 40402, f"partition {partition} of {topic!r} does not exist")
+        out.append((topic, partition))
+    return out
+
+
+def _topics(ctx: IngestContext, request: Request, consumer: Consumer) -> list[str]:
+    if consumer.pattern is None:
+        return list(consumer.topics)
+    return [
+        t.name
+        for t in ctx.log.topics()
+        if consumer.pattern.fullmatch(t.name) and request.principal.may_use(t.name)
+    ]
+
+
+def _assigned(ctx: IngestContext, request: Request, consumer: Consumer) -> list[TopicPartition]:
+    if consumer.assigned is not None:
+        return list(consumer.assigned)
+    out = []
+    for topic in _topics(ctx, request, consumer):
+        try:
+            out += [(topic, p) for p in range(ctx.log.describe(topic).partitions)]
+        except UnknownTopicError:
+            continue  # subscribed before it exists, as Kafka allows
+    return out
+
+
+def _position(ctx: IngestContext, consumer: Consumer, tp: TopicPartition) -> int:
+    if tp not in consumer.positions:
+        committed = ctx.log.committed(consumer.group, *tp)
+        if committed is not None:
+            consumer.positions[tp] = committed
+        elif consumer.reset == "earliest":
+            consumer.positions[tp] = 0
+        elif consumer.reset == "latest":
+            consumer.positions[tp] = ctx.log.end_offset(*tp)
+        else:
+            raise IngestError(
+                422, 42204, f"no committed offset for {tp[0]}[{tp[1]}] and auto.offset.reset=none"
+            )
+    return consumer.positions[tp]
+
+
+async def _fetch(
+    ctx: IngestContext, request: Request, consumer: Consumer, max_bytes: int, timeout: float
+) -> list[LogRecord]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found: list[LogRecord] = []
+        size = 0
+        for tp in _assigned(ctx, request, consumer):
+            room = MAX_FETCH_RECORDS - len(found)
+            if room <= 0 or size >= max_bytes:
+                break
+            start = _position(ctx, consumer, tp)
+            batch = await asyncio.to_thread(ctx.log.fetch, tp[0], tp[1], start, room)
+            for record in batch:
+                size += len(record.value or b"") + len(record.key or b"")
+                if found and size > max_bytes:
+                    break
+                found.append(record)
+                consumer.positions[tp] = record.offset + 1
+        if found or time.monotonic() >= deadline:
+            return found
+        await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+def _fetched(records: list[LogRecord]) -> dict[TopicPartition, int]:
+    out: dict[TopicPartition, int] = {}
+    for record in records:
+        out[(record.topic, record.partition)] = record.offset + 1
+    return out
+
+
+def _decode(raw: bytes | None, fmt: str) -> Any:
+    if raw is None:
+        return None
+    if fmt == "binary":
+        return base64.b64encode(raw).decode()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(
+            422, 42207, "a record is not JSON; read this topic with a binary-format consumer"
+        ) from exc
+
+
+def _record_json(record: LogRecord, fmt: str) -> dict[str, Any]:
+    return {
+        "topic": record.topic,
+        "key": _decode(record.key, fmt),
+        "value": _decode(record.value, fmt),
+        "partition": record.partition,
+        "offset": record.offset,
+    }

@@ -1,0 +1,217 @@
+"""What both Kinesis doors share: names, limits, shards, sequence numbers and iterators.
+
+A stream is a log topic and its shards are the topic's partitions. As in Kinesis, a record's
+shard is chosen by the MD5 of its partition key (or its ``ExplicitHashKey``) falling into the
+shard's hash-key range; the ranges split the 128-bit space evenly, as ``CreateStream`` does.
+
+Sequence numbers are 26-digit decimal strings ``"1" + 5-digit partition + 20-digit offset``:
+fixed width, so they sort in offset order within a shard both as text and as numbers, and they
+decode back to a log position (``parse_sequence_number``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from pinpipe.errors import UnknownTopicError
+from pinpipe.ingest.errors import KinesisError
+from pinpipe.log.base import Position, ProduceRecord, TopicInfo
+
+if TYPE_CHECKING:
+    from pinpipe.ingest.app import IngestContext
+    from pinpipe.ingest.core import Request
+
+MAX_PUT_RECORDS = 500
+MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+MAX_PARTITION_KEY_CHARS = 256
+MAX_GET_RECORDS = 10_000
+MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
+ITERATOR_TTL_MS = 5 * 60 * 1000
+HASH_SPACE = 1 << 128
+ACCOUNT = "000000000000"
+_STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
+_ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]*:\d*:stream/([a-zA-Z0-9_.-]{1,128})$")
+_HASH_KEY = re.compile(r"^(0|[1-9]\d{0,38})$")
+
+
+def sequence_number(partition: int, offset: int) -> str:
+    """The Kinesis sequence number of a log position (see the module docstring)."""
+    return f"1{partition:05d}{offset:020d}"
+
+
+def parse_sequence_number(sequence: str) -> tuple[int, int]:
+    """``(partition, offset)`` back from ``sequence_number``."""
+    if len(sequence) != 26 or not sequence.isdigit() or sequence[0] != "1":
+        raise ValueError(f"not a pinpipe sequence number: {sequence!r}")
+    return int(sequence[1:6]), int(sequence[6:])
+
+
+def shard_id(partition: int) -> str:
+    return f"shardId-{partition:012d}"
+
+
+def parse_shard_id(raw: Any, info: TopicInfo) -> int:
+    text = str(raw)
+    digits = text.removeprefix("shardId-")
+    if not digits.isdigit() or len(digits) > 12 or int(digits) >= info.partitions:
+        raise KinesisError(
+            400,
+            "ResourceNotFoundException",
+            f"Shard {text[:80]} in stream {info.name} under account {ACCOUNT} does not exist",
+        )
+    return int(digits)
+
+
+def hash_range(partition: int, shards: int) -> tuple[int, int]:
+    """The inclusive hash-key range of a shard (even split of 0 .. 2**128 - 1)."""
+    start = -(-partition * HASH_SPACE // shards)
+    end = -(-(partition + 1) * HASH_SPACE // shards) - 1
+    return start, end
+
+
+def shard_for(hash_key: int, shards: int) -> int:
+    """The shard whose ``hash_range`` holds ``hash_key``."""
+    return hash_key * shards >> 128
+
+
+def key_hash(partition_key: str) -> int:
+    """Kinesis' hash of a partition key: MD5 as a 128-bit unsigned integer."""
+    return int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
+
+
+def stream_name(doc: dict[str, Any]) -> str:
+    """``StreamName`` or the name inside ``StreamARN``; ValidationException otherwise."""
+    name = doc.get("StreamName")
+    arn = doc.get("StreamARN")
+    if name is None and isinstance(arn, str):
+        found = _ARN.match(arn)
+        if not found:
+            raise validation(f"Value '{arn[:200]}' at 'streamARN' failed to satisfy constraint")
+        name = found.group(1)
+    if name is None:
+        raise KinesisError(
+            400, "InvalidArgumentException", "Either StreamName or StreamARN should be provided."
+        )
+    return check_stream_name(name)
+
+
+def check_stream_name(name: Any) -> str:
+    if not isinstance(name, str) or not _STREAM_NAME.match(name) or name in (".", ".."):
+        shown = str(name)[:200]
+        raise validation(
+            f"Value '{shown}' at 'streamName' failed to satisfy constraint: Member must "
+            "satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length 1 to 128"
+        )
+    return name
+
+
+def stream_arn(name: str, region: str) -> str:
+    return f"arn:aws:kinesis:{region}:{ACCOUNT}:stream/{name}"
+
+
+def partition_key(raw: Any, where: str) -> str:
+    if not isinstance(raw, str) or not 1 <= len(raw) <= MAX_PARTITION_KEY_CHARS:
+        shown = "null" if raw is None else repr(raw)[:80]
+        raise validation(
+            f"Value {shown} at '{where}' failed to satisfy constraint: Member must have length "
+            f"between 1 and {MAX_PARTITION_KEY_CHARS}"
+        )
+    return raw
+
+
+def explicit_hash_key(raw: Any, where: str) -> int | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _HASH_KEY.match(raw) or int(raw) >= HASH_SPACE:
+        raise KinesisError(
+            400,
+            "InvalidArgumentException",
+            f"Invalid ExplicitHashKey at '{where}'. ExplicitHashKey must be in the range: "
+            f"[0, 2^128-1]. Specified value was {str(raw)[:60]}",
+        )
+    return int(raw)
+
+
+def make_record(
+    value: bytes, key: str, hash_key: int | None, shards: int, where: str, limit: int
+) -> ProduceRecord:
+    """A record for shard ``shard_for(hash)``; ValidationException past the size limit."""
+    encoded = key.encode()
+    if len(value) + len(encoded) > limit:
+        raise validation(
+            f"Value at '{where}' failed to satisfy constraint: Member must have length less "
+            f"than or equal to {limit} (data + partition key is {len(value) + len(encoded)} "
+            "bytes)"
+        )
+    shard = shard_for(key_hash(key) if hash_key is None else hash_key, shards)
+    return ProduceRecord(value=value, key=encoded, partition=shard)
+
+
+def result(position: Position) -> dict[str, str]:
+    return {
+        "SequenceNumber": sequence_number(position.partition, position.offset),
+        "ShardId": shard_id(position.partition),
+    }
+
+
+async def stream_for_write(ctx: IngestContext, request: Request, name: str, create: bool) -> int:
+    """The stream's shard count; creates it when ``create`` (the API Gateway door)."""
+    ctx.topic(request, name)
+    try:
+        return ctx.log.describe(name).partitions
+    except UnknownTopicError as exc:
+        if not create:
+            raise not_found(name) from exc
+    info = await ctx.committer.call(ctx.log.create_topic, name, None)
+    return info.partitions
+
+
+def not_found(name: str) -> KinesisError:
+    return KinesisError(
+        400,
+        "ResourceNotFoundException",
+        f"Stream {name} under account {ACCOUNT} not found.",
+    )
+
+
+def validation(message: str) -> KinesisError:
+    return KinesisError(400, "ValidationException", f"1 validation error detected: {message}")
+
+
+# -- shard iterators ---------------------------------------------------------------------------
+
+
+def make_iterator(stream: str, partition: int, offset: int) -> str:
+    """An opaque iterator: base64 of ``[stream, partition, offset, issued ms]``.
+
+    It carries no secret: GetRecords checks the caller's rights on the stream it names again.
+    """
+    raw = orjson.dumps([stream, partition, offset, time.time_ns() // 1_000_000])
+    return base64.b64encode(raw).decode()
+
+
+def read_iterator(token: Any) -> tuple[str, int, int]:
+    """``(stream, partition, offset)``; InvalidArgument or ExpiredIterator when unusable."""
+    if not isinstance(token, str) or not 1 <= len(token) <= 512:
+        raise validation("Value at 'shardIterator' failed to satisfy constraint: length 1..512")
+    try:
+        stream, partition, offset, issued = orjson.loads(base64.b64decode(token, validate=True))
+        ok = all(isinstance(v, int) for v in (partition, offset, issued))
+        if not (ok and isinstance(stream, str)):
+            raise ValueError("bad iterator fields")
+    except (ValueError, TypeError) as exc:
+        raise KinesisError(400, "InvalidArgumentException", "Invalid ShardIterator.") from exc
+    if time.time_ns() // 1_000_000 - issued > ITERATOR_TTL_MS:
+        raise KinesisError(
+            400,
+            "ExpiredIteratorException",
+            "Iterator expired. The iterator was created over "
+            "5 minutes ago; get a new one with GetShardIterator.",
+        )
+    return stream, partition, offset

@@ -1,0 +1,87 @@
+"""Per-key rate limits: token buckets for requests and for records.
+
+A bucket refills continuously at ``rate`` tokens per second up to ``burst``; an empty bucket
+answers 429 with ``Retry-After`` (whole seconds, rounded up, as HTTP wants).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from pinpipe.errors import RetryLaterError
+
+MAX_BUCKETS = 100_000
+"""Bound on tracked clients, so a flood of addresses cannot grow memory without limit."""
+
+
+class TokenBucket:
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1.0)
+        self.tokens = self.burst
+        self.stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def take_up_to(self, n: int) -> int:
+        """Take as many of ``n`` tokens as there are (whole tokens); returns how many."""
+        self._refill()
+        got = min(n, int(self.tokens))
+        self.tokens -= got
+        return got
+
+    def wait_for(self, n: int = 1) -> float:
+        """Seconds until ``n`` tokens will be there."""
+        missing = min(n, self.burst) - self.tokens
+        return max(0.0, missing / self.rate) if self.rate > 0 else 1.0
+
+
+class RateLimiter:
+    """Buckets by identity: ``check`` for requests, ``take_records`` for records."""
+
+    def __init__(self, default_rate: float, default_burst: float, record_rate: float) -> None:
+        self.default_rate = default_rate
+        self.default_burst = default_burst
+        self.record_rate = record_rate
+        self._requests: dict[str, TokenBucket] = {}
+        self._records: dict[str, TokenBucket] = {}
+
+    def check(self, identity: str, rate: float | None) -> None:
+        """Count one request; 429 when the bucket is empty."""
+        rate = self.default_rate if rate is None else rate
+        if rate <= 0:
+            return
+        bucket = _bucket(self._requests, identity, rate, self.default_burst or rate)
+        if bucket.take_up_to(1) == 0:
+            raise too_many(bucket.wait_for(1), f"over the rate limit of {rate:g} requests/s")
+
+    def take_records(self, identity: str, rate: float | None, n: int) -> int:
+        """How many of ``n`` records the key may append now (all of them without a limit)."""
+        rate = self.record_rate if rate is None else rate
+        if rate <= 0:
+            return n
+        return _bucket(self._records, identity, rate, rate).take_up_to(n)
+
+    def record_wait(self, identity: str) -> float:
+        bucket = self._records.get(identity)
+        return bucket.wait_for(1) if bucket else 1.0
+
+
+def _bucket(buckets: dict[str, TokenBucket], key: str, rate: float, burst: float) -> TokenBucket:
+    bucket = buckets.get(key)
+    if bucket is None or bucket.rate != rate:
+        if len(buckets) >= MAX_BUCKETS:
+            buckets.clear()  # crude but bounded; a refill on next use is the worst outcome
+        bucket = buckets[key] = TokenBucket(rate, burst)
+    return bucket
+
+
+def too_many(wait: float, why: str) -> RetryLaterError:
+    """429 with the Retry-After seconds (whole, at least 1)."""
+    return RetryLaterError(429, 429, f"too many requests: {why}; retry later", math.ceil(wait) or 1)

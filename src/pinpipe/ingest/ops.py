@@ -1,0 +1,85 @@
+"""Operations routes: liveness, readiness, Prometheus metrics, the OpenAPI document and docs.
+
+These are public (no API key): a load balancer and a Prometheus scraper must reach them.
+They reveal no records, only counts; put ``/metrics`` behind your network's rules if even
+counts per topic are sensitive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from pinpipe.ingest import openapi
+from pinpipe.ingest.core import Request, Response, Route, json_response
+
+if TYPE_CHECKING:
+    from pinpipe.ingest.app import IngestApp, IngestContext
+
+_DOCS = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>pinpipe ingest API</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}
+code{background:#f3f3f3;padding:0 .2rem}li{margin:.3rem 0}</style></head>
+<body><h1>pinpipe ingest API</h1>
+<p>The machine-readable description is <a href="/openapi.json">/openapi.json</a>
+(OpenAPI 3.1); load it into any OpenAPI viewer or client generator.</p>
+<ul id="routes"></ul>
+<script>
+fetch('/openapi.json').then(r => r.json()).then(spec => {
+  const list = document.getElementById('routes');
+  for (const [path, ops] of Object.entries(spec.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const li = document.createElement('li');
+      const code = document.createElement('code');
+      code.textContent = method.toUpperCase() + ' ' + path;
+      li.appendChild(code);
+      li.appendChild(document.createTextNode(' ' + (op.summary || '')));
+      list.appendChild(li);
+    }
+  }
+});
+</script></body></html>
+"""
+
+
+def routes(ctx: IngestContext, app: IngestApp) -> list[Route]:
+    spec: dict[str, Any] = {}
+
+    async def healthz(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if ctx.draining:
+            response = json_response({"status": "draining"}, 503)
+            response.headers.append((b"retry-after", b"1"))
+            return response
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ctx.log.topics), timeout=5)
+        except Exception:  # any failure means "not ready"; the reason goes to the server log
+            ctx.metrics.reject("log_unreachable")
+            return json_response({"status": "log unreachable"}, 503)
+        return json_response({"status": "ready"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(200, ctx.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+
+    async def openapi_json(request: Request) -> Response:
+        if not spec:
+            spec.update(openapi.document(app.router.routes))
+        return Response(200, orjson.dumps(spec), "application/json")
+
+    async def docs(request: Request) -> Response:
+        return Response(200, _DOCS, "text/html; charset=utf-8")
+
+    def route(path: str, handler: Any, summary: str) -> Route:
+        return Route("GET", path, handler, "plain", public=True, summary=summary)
+
+    return [
+        route("/healthz", healthz, "Liveness: the process answers"),
+        route("/readyz", readyz, "Readiness: the log is reachable and the server not stopping"),
+        route("/metrics", metrics, "Prometheus metrics"),
+        route("/openapi.json", openapi_json, "This API's OpenAPI document"),
+        route("/docs", docs, "Human-readable API docs"),
+    ]

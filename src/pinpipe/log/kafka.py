@@ -1,0 +1,509 @@
+"""The Kafka backend: the ``Log`` contract on Apache Kafka through confluent-kafka (librdkafka).
+
+Three clients per instance, created lazily: an idempotent ``acks=all`` producer whose
+``produce`` returns only after every delivery report arrived (so ingest acknowledges only what
+the brokers hold); one reader consumer, assigned (never subscribed) to the partitions asked
+for, which ``fetch`` reuses and seeks only when asked for another offset than where it
+stands; and one consumer per group that only reads and commits offsets, so a group's
+positions move only when the sink or the stream job commit, never automatically.
+Timestamps are the producer's CreateTime in epoch ms, set at ingest.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from pinpipe.errors import (
+    DependencyError,
+    LogError,
+    OffsetOutOfRangeError,
+    UnknownPartitionError,
+    UnknownTopicError,
+)
+from pinpipe.log import kafka_config
+from pinpipe.log.base import (
+    Batch,
+    Log,
+    LogRecord,
+    Position,
+    ProduceRecord,
+    TopicInfo,
+    validate_topic,
+)
+from pinpipe.log.partitioner import partition_for_key
+from pinpipe.settings import LogSettings
+
+try:
+    from confluent_kafka import (
+        OFFSET_INVALID,
+        Consumer,
+        KafkaError,
+        KafkaException,
+        Message,
+        Producer,
+        TopicPartition,
+    )
+    from confluent_kafka.admin import AdminClient, NewTopic
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise DependencyError("confluent-kafka", "kafka") from exc
+
+TP = tuple[str, int]
+
+_OUT_OF_RANGE = (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET)
+
+REQUEST_TIMEOUT_S = 15.0
+"""Metadata, admin and offset requests: long enough for a busy broker, short enough to fail."""
+DELIVERY_TIMEOUT_S = 60.0
+"""How long ``produce`` waits for delivery reports before failing the whole call."""
+POLL_S = 0.05
+"""One consumer poll while ``fetch`` waits for records it knows are there."""
+CATCH_UP_S = 10.0
+"""``fetch`` waits at most this long for records below the high watermark to arrive."""
+MAX_BUFFERED = 20_000
+"""Records held for a partition nobody is fetching right now before it is paused."""
+
+
+class _Delivery:
+    """Collects the delivery reports of one ``produce_many`` call."""
+
+    __slots__ = ("errors", "positions")
+
+    def __init__(self, sizes: list[int]) -> None:
+        self.positions: list[list[Position | None]] = [[None] * n for n in sizes]
+        self.errors: list[KafkaError | None] = [None] * len(sizes)
+
+    def callback(self, batch: int, index: int) -> Any:
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                self.errors[batch] = err
+                return
+            _, timestamp = msg.timestamp()
+            self.positions[batch][index] = Position(
+                msg.partition() or 0, msg.offset() or 0, timestamp
+            )
+
+        return on_delivery
+
+
+class KafkaLog(Log):
+    """``Log`` over Apache Kafka; one instance per thread of work, like the embedded log."""
+
+    def __init__(self, settings: LogSettings) -> None:
+        self.settings = settings
+        self._admin = AdminClient(kafka_config.admin_config(settings))
+        self._producer: Producer | None = None
+        self._reader: Consumer | None = None
+        self._groups: dict[str, Consumer] = {}
+        self._partitions: dict[str, int] = {}
+        self._round_robin = itertools.count()
+        # Reader state: where the consumer stands per assigned partition, and records it
+        # fetched for partitions other than the one asked for (consume() interleaves them).
+        self._next: dict[TP, int] = {}
+        self._buffers: dict[TP, deque[LogRecord]] = {}
+        self._paused: set[TP] = set()
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- topics -----------------------------------------------------------------------------
+
+    def create_topic(self, topic: str, partitions: int | None = None) -> TopicInfo:
+        validate_topic(topic)
+        count = partitions or self.settings.partitions
+        if count < 1:
+            raise LogError(f"a topic needs at least 1 partition, got {count}")
+        known = self._metadata().get(topic)
+        if known is not None:
+            return TopicInfo(topic, known)
+        new = NewTopic(topic, count, self.settings.replication_factor)
+        future = self._admin.create_topics([new], request_timeout=REQUEST_TIMEOUT_S)[topic]
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise LogError(f"could not create topic {topic!r}: {exc}") from exc
+        deadline = time.monotonic() + REQUEST_TIMEOUT_S
+        while time.monotonic() < deadline:  # until the brokers' metadata shows it
+            found = self._metadata().get(topic)
+            if found is not None:
+                return TopicInfo(topic, found)
+            time.sleep(0.05)
+        raise LogError(f"topic {topic!r} was created but did not appear in the metadata")
+
+    def delete_topic(self, topic: str) -> None:
+        """Delete the topic on the brokers (Kafka drops its committed offsets with it)."""
+        self._partition_count(topic)  # UnknownTopicError before asking the brokers
+        future = self._admin.delete_topics([topic], request_timeout=REQUEST_TIMEOUT_S)[topic]
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise UnknownTopicError(topic) from exc
+            raise LogError(f"could not delete topic {topic!r}: {exc}") from exc
+        self._partitions.pop(topic, None)
+        with self._lock:
+            for tp in [tp for tp in self._next if tp[0] == topic]:
+                self._forget(tp)
+        deadline = time.monotonic() + REQUEST_TIMEOUT_S
+        while topic in self._metadata() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._partitions.pop(topic, None)
+
+    def topics(self) -> list[TopicInfo]:
+        wanted = re.compile(self.settings.topic_filter or ".*")
+        return [
+            TopicInfo(name, n)
+            for name, n in sorted(self._metadata().items())
+            # never __consumer_offsets and other internal topics
+            if not name.startswith("__") and wanted.search(name)
+        ]
+
+    def describe(self, topic: str) -> TopicInfo:
+        return TopicInfo(topic, self._partition_count(topic))
+
+    def _metadata(self) -> dict[str, int]:
+        """Every topic's partition count, fresh from the brokers (and cached for lookups)."""
+        try:
+            metadata = self._admin.list_topics(timeout=REQUEST_TIMEOUT_S)
+        except KafkaException as exc:
+            raise LogError(f"could not read topic metadata from Kafka: {exc}") from exc
+        counts = {
+            name: len(meta.partitions)
+            for name, meta in metadata.topics.items()
+            if meta.error is None and meta.partitions
+        }
+        self._partitions.update(counts)
+        return counts
+
+    def _partition_count(self, topic: str) -> int:
+        count = self._partitions.get(topic)
+        if count is None:
+            validate_topic(topic)
+            count = self._metadata().get(topic)
+            if count is None:
+                raise UnknownTopicError(topic)
+        return count
+
+    def _check_partition(self, topic: str, partition: int) -> None:
+        count = self._partition_count(topic)
+        if not 0 <= partition < count:
+            count = self._metadata().get(topic, count)  # partitions may have been added
+            if not 0 <= partition < count:
+                raise UnknownPartitionError(topic, partition, count)
+
+    # -- produce ----------------------------------------------------------------------------
+
+    def produce(self, topic: str, records: Sequence[ProduceRecord]) -> list[Position]:
+        (result,) = self.produce_many([(topic, records)])
+        if isinstance(result, LogError):
+            raise result
+        return result
+
+    def produce_many(self, batches: Sequence[Batch]) -> list[list[Position] | LogError]:
+        """Send every batch, then wait for all delivery reports (one flush for the lot)."""
+        producer = self._get_producer()
+        results: list[list[Position] | LogError | None] = [None] * len(batches)
+        delivery = _Delivery([len(records) for _, records in batches])
+        for b, (topic, records) in enumerate(batches):
+            try:
+                chosen = self._choose_partitions(topic, records)
+            except LogError as exc:
+                results[b] = exc
+                continue
+            timestamp = time.time_ns() // 1_000_000
+            for i, (record, partition) in enumerate(zip(records, chosen, strict=True)):
+                self._send(producer, topic, record, partition, timestamp, delivery.callback(b, i))
+        remaining = producer.flush(DELIVERY_TIMEOUT_S)
+        final: list[list[Position] | LogError] = []
+        for b, (topic, _) in enumerate(batches):
+            result = results[b]
+            if result is None:
+                result = _delivered(topic, delivery.positions[b], delivery.errors[b], remaining)
+            final.append(result)
+        return final
+
+    @staticmethod
+    def _send(
+        producer: Producer,
+        topic: str,
+        record: ProduceRecord,
+        partition: int,
+        timestamp: int,
+        callback: Any,
+    ) -> None:
+        while True:
+            try:
+                producer.produce(
+                    topic,
+                    value=record.value,
+                    key=record.key,
+                    partition=partition,
+                    timestamp=timestamp,
+                    on_delivery=callback,
+                )
+                return
+            except BufferError:  # the local queue is full: let deliveries drain it
+                producer.poll(0.05)
+            except KafkaException as exc:
+                raise LogError(f"could not send to {topic!r}: {exc}") from exc
+
+    def _choose_partitions(self, topic: str, records: Sequence[ProduceRecord]) -> list[int]:
+        """Explicit partition, else Kafka's murmur2 of the key, else round robin (like embedded)."""
+        validate_topic(topic)
+        try:
+            count = self._partition_count(topic)
+        except UnknownTopicError:
+            if not self.settings.auto_create_topics:
+                raise
+            count = self.create_topic(topic).partitions
+        chosen = []
+        for record in records:
+            if record.partition is not None:
+                self._check_partition(topic, record.partition)
+                chosen.append(record.partition)
+            elif count == 1:
+                chosen.append(0)
+            elif record.key is not None:
+                chosen.append(partition_for_key(bytes(record.key), count))
+            else:
+                chosen.append(next(self._round_robin) % count)
+        return chosen
+
+    def _get_producer(self) -> Producer:
+        if self._closed:
+            raise LogError("the log is closed")
+        if self._producer is None:
+            self._producer = Producer(kafka_config.producer_config(self.settings))
+        return self._producer
+
+    # -- consume ----------------------------------------------------------------------------
+
+    def fetch(
+        self, topic: str, partition: int, offset: int, max_records: int = 1000
+    ) -> list[LogRecord]:
+        self._check_partition(topic, partition)
+        tp = (topic, partition)
+        with self._lock:
+            if offset < 0:
+                raise OffsetOutOfRangeError(topic, partition, offset)
+            self._position_at(tp, offset)
+            out = self._take(tp, max_records)
+            if out:
+                return out
+            # Nothing buffered: poll once briefly; if still nothing, ask the broker whether
+            # there is anything to wait for at all, so an idle partition returns at once.
+            self._poll(POLL_S)
+            out = self._take(tp, max_records)
+            if out:
+                return out
+            low, high = self._watermarks(tp)
+            if not low <= offset <= high:
+                self._forget(tp)
+                raise OffsetOutOfRangeError(topic, partition, offset)
+            deadline = time.monotonic() + CATCH_UP_S
+            while offset < high and not out and time.monotonic() < deadline:
+                self._poll(POLL_S)
+                out = self._take(tp, max_records)
+            return out
+
+    def _position_at(self, tp: TP, offset: int) -> None:
+        """Make the reader deliver ``tp`` from ``offset``: assign, seek, or leave it be."""
+        reader = self._get_reader()
+        current = self._next.get(tp)
+        if current == offset:
+            return
+        part = TopicPartition(tp[0], tp[1], offset)
+        try:
+            if current is None:
+                reader.incremental_assign([part])
+            else:
+                self._buffers[tp].clear()
+                self._resume(tp)
+                reader.seek(part)
+        except KafkaException as exc:
+            if current is None:
+                raise LogError(f"could not read {tp[0]}[{tp[1]}]: {exc}") from exc
+            # A seek before the first fetch of a fresh assignment fails: assign anew.
+            reader.incremental_unassign([TopicPartition(tp[0], tp[1])])
+            reader.incremental_assign([part])
+        self._next[tp] = offset
+        self._buffers.setdefault(tp, deque())
+
+    def _forget(self, tp: TP) -> None:
+        """Drop ``tp`` from the reader (after an error), so the next fetch assigns afresh."""
+        if tp in self._next:
+            del self._next[tp]
+            self._buffers.pop(tp, None)
+            self._paused.discard(tp)
+            self._get_reader().incremental_unassign([TopicPartition(tp[0], tp[1])])
+
+    def _take(self, tp: TP, max_records: int) -> list[LogRecord]:
+        buffer = self._buffers[tp]
+        n = min(max_records, len(buffer))
+        out = [buffer.popleft() for _ in range(n)]
+        if out:
+            self._next[tp] = out[-1].offset + 1
+        if tp in self._paused and len(buffer) < MAX_BUFFERED // 2:
+            self._resume(tp)
+        return out
+
+    def _poll(self, timeout: float) -> None:
+        """Move what the reader has fetched into per-partition buffers."""
+        reader = self._get_reader()
+        # poll() returns on the first record; consume() would wait out its whole timeout.
+        first = reader.poll(timeout)
+        if first is None:
+            return
+        for msg in [first, *reader.consume(num_messages=10_000, timeout=0)]:
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                tp = (msg.topic() or "", msg.partition() or 0)
+                if error.code() in _OUT_OF_RANGE and tp in self._next:
+                    offset = self._next[tp]
+                    self._forget(tp)
+                    raise OffsetOutOfRangeError(tp[0], tp[1], offset)
+                raise LogError(f"Kafka consumer error: {error}")
+            tp = (msg.topic() or "", msg.partition() or 0)
+            buffer = self._buffers.get(tp)
+            if buffer is None:
+                continue  # unassigned meanwhile
+            expected = buffer[-1].offset + 1 if buffer else self._next[tp]
+            offset = msg.offset() or 0
+            if offset < expected:
+                continue  # delivered before a seek moved the position
+            _, timestamp = msg.timestamp()
+            buffer.append(LogRecord(tp[0], tp[1], offset, timestamp, msg.key(), msg.value()))
+            if len(buffer) >= MAX_BUFFERED and tp not in self._paused:
+                reader.pause([TopicPartition(tp[0], tp[1])])
+                self._paused.add(tp)
+
+    def _resume(self, tp: TP) -> None:
+        if tp in self._paused:
+            self._paused.discard(tp)
+            self._get_reader().resume([TopicPartition(tp[0], tp[1])])
+
+    def _watermarks(self, tp: TP) -> tuple[int, int]:
+        try:
+            low, high = self._get_reader().get_watermark_offsets(
+                TopicPartition(tp[0], tp[1]), timeout=REQUEST_TIMEOUT_S, cached=False
+            )
+        except KafkaException as exc:
+            raise LogError(f"could not read the offsets of {tp[0]}[{tp[1]}]: {exc}") from exc
+        return int(low), int(high)
+
+    def end_offset(self, topic: str, partition: int) -> int:
+        self._check_partition(topic, partition)
+        with self._lock:
+            return self._watermarks((topic, partition))[1]
+
+    def start_offset(self, topic: str, partition: int) -> int:
+        self._check_partition(topic, partition)
+        with self._lock:
+            return self._watermarks((topic, partition))[0]
+
+    def offset_for_time(self, topic: str, partition: int, timestamp_ms: int) -> int | None:
+        self._check_partition(topic, partition)
+        with self._lock:
+            query = [TopicPartition(topic, partition, timestamp_ms)]
+            try:
+                (found,) = self._get_reader().offsets_for_times(query, timeout=REQUEST_TIMEOUT_S)
+            except KafkaException as exc:
+                raise LogError(f"could not search {topic}[{partition}] by time: {exc}") from exc
+        return None if found.offset < 0 else int(found.offset)
+
+    def _get_reader(self) -> Consumer:
+        if self._closed:
+            raise LogError("the log is closed")
+        if self._reader is None:
+            # The reader never commits; its group id only satisfies the client.
+            config = kafka_config.consumer_config(self.settings, "pinpipe-reader")
+            self._reader = Consumer(config)
+        return self._reader
+
+    # -- consumer groups --------------------------------------------------------------------
+
+    def committed(self, group: str, topic: str, partition: int) -> int | None:
+        with self._lock:
+            try:
+                (tp,) = self._group(group).committed(
+                    [TopicPartition(topic, partition)], timeout=REQUEST_TIMEOUT_S
+                )
+            except KafkaException as exc:
+                raise LogError(f"could not read offsets of group {group!r}: {exc}") from exc
+        if tp.error is not None:
+            raise LogError(f"could not read offsets of group {group!r}: {tp.error}")
+        return None if tp.offset in (OFFSET_INVALID, -1) else int(tp.offset)
+
+    def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        if not group:
+            raise LogError("a consumer group needs a non-empty name")
+        parts = []
+        for (topic, partition), offset in offsets.items():
+            validate_topic(topic)
+            if partition < 0 or offset < 0:
+                raise LogError(f"cannot commit {topic}[{partition}] at offset {offset}")
+            parts.append(TopicPartition(topic, partition, offset))
+        if not parts:
+            return
+        with self._lock:
+            try:
+                result = self._group(group).commit(offsets=parts, asynchronous=False)
+            except KafkaException as exc:
+                raise LogError(f"could not commit offsets of group {group!r}: {exc}") from exc
+        failed = [tp for tp in result or [] if tp.error is not None]
+        if failed:
+            raise LogError(f"could not commit offsets of group {group!r}: {failed[0].error}")
+
+    def _group(self, group: str) -> Consumer:
+        """A consumer that only commits and reads offsets for ``group`` (it never joins)."""
+        if self._closed:
+            raise LogError("the log is closed")
+        consumer = self._groups.get(group)
+        if consumer is None:
+            consumer = Consumer(kafka_config.consumer_config(self.settings, group))
+            self._groups[group] = consumer
+        return consumer
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._producer is not None:
+            self._producer.flush(DELIVERY_TIMEOUT_S)
+            self._producer = None  # librdkafka's handle is destroyed with the last reference
+        for consumer in [self._reader, *self._groups.values()]:
+            if consumer is not None:
+                consumer.close()
+        self._reader = None
+        self._groups.clear()
+
+    def __repr__(self) -> str:
+        return f"KafkaLog({self.settings.bootstrap_servers!r})"
+
+
+def _delivered(
+    topic: str,
+    positions: list[Position | None],
+    error: KafkaError | None,
+    undelivered: int,
+) -> list[Position] | LogError:
+    """One batch's outcome: every position, or the error that kept a record from the brokers."""
+    if error is not None:
+        if error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+            return UnknownTopicError(topic)
+        return LogError(f"Kafka did not accept records for {topic!r}: {error.str()}")
+    done = [p for p in positions if p is not None]
+    if len(done) != len(positions):
+        return LogError(
+            f"{len(positions) - len(done)} records for {topic!r} were not confirmed within "
+            f"{DELIVERY_TIMEOUT_S:.0f}s ({undelivered} still queued); they may or may not be "
+            "in Kafka"
+        )
+    return done

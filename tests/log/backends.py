@@ -1,0 +1,71 @@
+"""The two log backends behind one test interface, for suites that must hold on both."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pinpipe.log.base import Log
+from pinpipe.log.embedded import EmbeddedLog
+from pinpipe.settings import LogSettings
+
+BACKENDS = ["embedded", "kafka"]
+
+
+@dataclass
+class Backend:
+    """Opens logs over one shared store; ``topic()`` names are unique to the test."""
+
+    name: str
+    tmp_path: Path
+    bootstrap: str | None = None
+    opened: list[Log] = field(default_factory=list)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    def open(self, **options: Any) -> Log:
+        """A new client of the same log (like another process), with ``LogSettings`` options."""
+        settings = LogSettings(
+            backend=self.name,  # type: ignore[arg-type]
+            bootstrap_servers=self.bootstrap or "127.0.0.1:9092",
+            fsync=False,
+            **options,
+        )
+        log: Log
+        if self.name == "kafka":
+            from pinpipe.log.kafka import KafkaLog
+
+            log = KafkaLog(settings)
+        else:
+            log = EmbeddedLog(
+                self.tmp_path / "log.db",
+                default_partitions=settings.partitions,
+                fsync=False,
+                auto_create=settings.auto_create_topics,
+                topic_filter=settings.topic_filter,
+            )
+        self.opened.append(log)
+        return log
+
+    def topic(self, name: str) -> str:
+        return f"{name}-{self.run_id}"
+
+    def env(self) -> dict[str, str]:
+        """Environment that points a pinpipe subprocess at this log."""
+        env = {"PINPIPE_LOG__BACKEND": self.name, "PINPIPE_LOG__FSYNC": "false"}
+        if self.bootstrap:
+            env["PINPIPE_LOG__BOOTSTRAP_SERVERS"] = self.bootstrap
+        return env
+
+
+def backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Body of a parametrized fixture: starts Kafka only for the Kafka parameter."""
+    bootstrap = request.getfixturevalue("kafka_bootstrap") if request.param == "kafka" else None
+    backend = Backend(request.param, tmp_path, bootstrap)
+    yield backend
+    for log in backend.opened:
+        log.close()
