@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -51,15 +52,14 @@ def test_size_retention_moves_the_start_and_bounds_the_file(tmp_path: Path) -> N
 def test_time_retention_drops_only_expired_records(tmp_path: Path) -> None:
     log = EmbeddedLog(tmp_path / "log.db", fsync=False, retention_ms=60_000, retention_check_ms=0)
     old = log.produce("t", [ProduceRecord(b"old")] * 5)
+    time.sleep(0.005)  # the new records get a later millisecond than the old ones
     new = log.produce("t", [ProduceRecord(b"new")] * 3)
     assert log.start_offset("t", 0) == 0  # nothing is a minute old yet
-    assert log.enforce_retention(now_ms=old[-1].timestamp + 60_001) == 5 or (
-        new[0].timestamp == old[-1].timestamp  # same millisecond: all eight expire together
-    )
-    start = log.start_offset("t", 0)
-    assert [r.value for r in log.fetch("t", 0, start)] == [b"new"] * (8 - start)
-    assert log.offset_for_time("t", 0, 0) == start  # the earliest held record
-    assert log.enforce_retention(now_ms=new[-1].timestamp + 120_000) == 8 - start
+    assert log.enforce_retention(now_ms=old[-1].timestamp + 60_001) == 5
+    assert log.start_offset("t", 0) == 5
+    assert [r.value for r in log.fetch("t", 0, 5)] == [b"new"] * 3
+    assert log.offset_for_time("t", 0, 0) == 5  # the earliest held record
+    assert log.enforce_retention(now_ms=new[-1].timestamp + 120_000) == 3
     assert log.start_offset("t", 0) == log.end_offset("t", 0) == 8
     assert log.fetch("t", 0, 8) == []
     log.produce("t", [ProduceRecord(b"later")])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from pinpipe.emulator.generator import SourceTables
 from pinpipe.engines.duckdb import DuckDBEngine
@@ -142,6 +142,11 @@ def test_delta_rs_reads_tables_written_by_spark(runs: Runs) -> None:
 
 def test_a_spark_rerun_keeps_stream_quarantine_rows(runs: Runs, spark_engine: SparkEngine) -> None:
     """The batch stage replaces only its own quarantine rows, on Spark as with delta-rs."""
-    before = delta_rows(runs.spark.table("quarantine", "pin"), ["_offset"])
+    path = runs.spark.table("quarantine", "pin")
+    batch_rows = delta_rows(path, ["_offset"])
+    stream_row = {**batch_rows[0], "stage": "stream", "_offset": 10**9}
+    table = pa.Table.from_pylist([stream_row], schema=DeltaTable(str(path)).schema().to_arrow())
+    write_deltalake(str(path), table, mode="append")
     run_batch(runs.spark, spark_engine, tables=("pin",))
-    assert delta_rows(runs.spark.table("quarantine", "pin"), ["_offset"]) == before
+    after = delta_rows(path, ["_offset"])
+    assert after == [*batch_rows, stream_row]

@@ -165,3 +165,7 @@ def stop_session() -> None:
         if _session is not None:
             _session.stop()
             _session = None
+
+
+if __name__ == "__main__":  # the --packages value for spark-submit
+    print(",".join(packages()))

@@ -1,13 +1,12 @@
 """spark-submit entry point: run pinpipe's batch or stream job on a Spark cluster.
 
     spark-submit --master spark://host:7077 \\
-        --packages io.delta:delta-spark_4.2_2.13:4.4.0,\\
-            org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0 \\
+        --packages "$(python -m pinpipe.engines.spark_session)" \\
         --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \\
         --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \\
         src/pinpipe/jobs/spark_submit.py batch --lake /shared/lake
 
-(the --packages list is one comma-separated argument without spaces; see docs/spark.md).
+(``python -m pinpipe.engines.spark_session`` prints the matching connector coordinates).
 
 The file runs as a plain script (spark-submit ships it to the driver), so it imports only the
 installed ``pinpipe`` package. The session spark-submit created is reused as is: the cluster's
