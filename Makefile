@@ -10,15 +10,19 @@ PYTHON ?= python3
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed ## Create .venv and install pinpipe with its dev tools
+setup: $(VENV)/.installed-dev ## Create .venv and install pinpipe with its test tools (Kafka, Spark, ...)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-demo: setup ## Run the whole pipeline on demo data and print the analytics
+demo: $(VENV)/.installed ## Run the whole pipeline on demo data and print the analytics (base install only)
 	$(BIN)/pinpipe demo
 
 test: lint unit ## Lint, type-check and run every test
