@@ -19,7 +19,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 import requests
@@ -56,16 +55,6 @@ class Result:
         return self.requests_per_s * self.records_per_request
 
 
-def make_app() -> Any:
-    """ASGI factory for servers that import the app themselves (granian)."""
-    from pinpipe.ingest.app import create_app
-    from pinpipe.log import open_log
-    from pinpipe.settings import load_settings
-
-    settings = load_settings()
-    return create_app(open_log(settings), settings.ingest)
-
-
 def _wrk() -> str:
     found = shutil.which("wrk")
     if found:
@@ -86,9 +75,7 @@ def _free_port() -> int:
 def _start(stack: str, home: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PINPIPE_HOME": str(home), "PINPIPE_LOG__FSYNC": "true"}
     py = sys.executable
-    bench_dir = str(Path(__file__).parent)
     if stack == "granian":
-        env["PYTHONPATH"] = bench_dir + os.pathsep + env.get("PYTHONPATH", "")
         granian = str(Path(py).parent / "granian")
         cmd = [
             granian,
@@ -102,16 +89,15 @@ def _start(stack: str, home: Path, port: int) -> subprocess.Popen[bytes]:
             "--log-level",
             "warning",
             "--no-ws",
-            "bench_ingest:make_app",
+            "pinpipe.ingest.asgi:app_from_settings",
         ]
     elif stack == "uvicorn-h11":
-        env["PYTHONPATH"] = bench_dir + os.pathsep + env.get("PYTHONPATH", "")
         cmd = [
             py,
             "-m",
             "uvicorn",
             "--factory",
-            "bench_ingest:make_app",
+            "pinpipe.ingest.asgi:app_from_settings",
             "--port",
             str(port),
             "--http",

@@ -1,8 +1,10 @@
 """Run the ingest app: uvicorn with uvloop + httptools, one process or several.
 
-Chosen by measurement (``benchmarks/bench_ingest.py``): on 2 cores uvicorn with httptools and
-uvloop serves several times more group-committed produce requests than uvicorn's h11 default
-and more than granian's ASGI mode with the same app.
+Measured in ``benchmarks/bench_ingest.py``: on 2 cores uvicorn with httptools and uvloop
+serves about twice the group-committed produce requests of uvicorn's h11 default; granian's
+ASGI mode serves the same app about 10% faster still (see docs/benchmarks.md). uvicorn stays
+the default because it embeds in a thread with a stop event (``pinpipe up``), drains
+gracefully and runs several workers; ``pinpipe.ingest.asgi`` serves the app under granian.
 
 In a background thread there are no signal handlers (only the main thread may install them);
 the caller stops the server through the ``stop`` event instead. Stopping drains: new requests
