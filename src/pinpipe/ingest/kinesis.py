@@ -153,6 +153,16 @@ def make_record(
     return ProduceRecord(value=value, key=encoded, partition=shard)
 
 
+def check_put_records_size(total: int) -> None:
+    """PutRecords' limit on the whole request (data plus partition keys)."""
+    if total > MAX_PUT_RECORDS_BYTES:
+        raise KinesisError(
+            400,
+            "InvalidArgumentException",
+            f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit",
+        )
+
+
 def result(position: Position) -> dict[str, str]:
     return {
         "SequenceNumber": sequence_number(position.partition, position.offset),

@@ -153,15 +153,18 @@ def _shards(info: TopicInfo) -> list[dict[str, Any]]:
     return out
 
 
+def _shards_after(info: TopicInfo, after: Any) -> list[dict[str, Any]]:
+    """The stream's shards, past ``ExclusiveStartShardId`` when one is given."""
+    shards = _shards(info)
+    return [s for s in shards if s["ShardId"] > after] if isinstance(after, str) else shards
+
+
 async def describe_stream(
     ctx: IngestContext, request: Request, doc: dict[str, Any]
 ) -> dict[str, Any]:
     info = _describe(ctx, request, doc)
     limit = _int(doc, "Limit", 1, 10_000, 100)
-    shards = _shards(info)
-    after = doc.get("ExclusiveStartShardId")
-    if isinstance(after, str):
-        shards = [s for s in shards if s["ShardId"] > after]
+    shards = _shards_after(info, doc.get("ExclusiveStartShardId"))
     return {
         "StreamDescription": {
             **_summary(info, request),
@@ -201,10 +204,7 @@ async def list_shards(ctx: IngestContext, request: Request, doc: dict[str, Any])
             raise KinesisError(400, "InvalidArgumentException", "Invalid NextToken.") from exc
     info = _describe(ctx, request, doc)
     limit = _int(doc, "MaxResults", 1, 10_000, 1000)
-    shards = _shards(info)
-    after = doc.get("ExclusiveStartShardId")
-    if isinstance(after, str):
-        shards = [s for s in shards if s["ShardId"] > after]
+    shards = _shards_after(info, doc.get("ExclusiveStartShardId"))
     out: dict[str, Any] = {"Shards": shards[:limit]}
     if len(shards) > limit:
         out["NextToken"] = base64.b64encode(info.name.encode()).decode()
@@ -258,12 +258,7 @@ async def put_records(ctx: IngestContext, request: Request, doc: dict[str, Any])
         limit = ctx.settings.max_record_bytes
         records.append(k.make_record(data, key, hash_key, shards, f"{where}.data", limit))
         total += len(data) + len(key.encode())
-    if total > k.MAX_PUT_RECORDS_BYTES:
-        raise KinesisError(
-            400,
-            "InvalidArgumentException",
-            f"Records size exceeds {k.MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit",
-        )
+    k.check_put_records_size(total)
     return await put_with_throttling(ctx, request, name, records)
 
 

@@ -76,12 +76,7 @@ def routes(ctx: IngestContext) -> list[Route]:
             limit = ctx.settings.max_record_bytes
             records.append(k.make_record(value, key, None, shards, f"{where}.data", limit))
             total += len(value) + len(key.encode())
-        if total > k.MAX_PUT_RECORDS_BYTES:
-            raise KinesisError(
-                400,
-                "InvalidArgumentException",
-                f"Records size exceeds {k.MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit",
-            )
+        k.check_put_records_size(total)
         return _ok(await native.put_with_throttling(ctx, request, stream, records))
 
     async def list_streams(request: Request) -> Response:

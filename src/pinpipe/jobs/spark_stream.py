@@ -17,12 +17,12 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pinpipe.engines.base import LINE_FIELD, RAW_META
 from pinpipe.engines.spark import SparkEngine, json_schema
+from pinpipe.jobs.stream import StreamStats
 from pinpipe.lake import Lake
 from pinpipe.settings import SparkSettings, StreamSettings
 from pinpipe.transform.cleaning import clean
@@ -36,16 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APP_PREFIX = "pinpipe-spark-stream"
-
-
-@dataclass
-class SparkStreamStats:
-    batches: int = 0
-    records: int = 0
-    rows: int = 0
-    rejects: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-    """Ingest timestamp → commit time per committed record (bounded sample)."""
 
 
 def _table_filter(table: TableName) -> Column:
@@ -127,7 +117,7 @@ class SparkStreamJob:
         self._settings = settings
         self._spark_settings = spark or SparkSettings()
         self.checkpoint = lake.root / "_checkpoints" / "spark-stream"
-        self.stats = SparkStreamStats()
+        self.stats = StreamStats()
         self._app_id = ""
 
     def _stable_app_id(self) -> str:

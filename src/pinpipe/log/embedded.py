@@ -40,7 +40,7 @@ from pinpipe.log.base import (
     TopicInfo,
     validate_topic,
 )
-from pinpipe.log.partitioner import partition_for_key
+from pinpipe.log.partitioner import choose_partitions
 from pinpipe.log.sqlite_schema import BUSY_TIMEOUT_MS, connect, init_schema
 
 _INSERT = (
@@ -427,20 +427,9 @@ class EmbeddedLog(Log):
 
 
 def _choose_partitions(meta: _Topic, records: Sequence[ProduceRecord]) -> list[int]:
-    """Explicit partition, else Kafka's murmur2 key hash, else round robin."""
-    count = meta.partitions
-    chosen: list[int] = []
-    for record in records:
-        if record.partition is not None:
-            _check_partition(meta, record.partition)
-            chosen.append(record.partition)
-        elif count == 1:
-            chosen.append(0)
-        elif record.key is not None:
-            chosen.append(partition_for_key(bytes(record.key), count))
-        else:
-            chosen.append(next(meta.round_robin) % count)
-    return chosen
+    return choose_partitions(
+        records, meta.partitions, meta.round_robin, lambda p: _check_partition(meta, p)
+    )
 
 
 def _check_partition(meta: _Topic, partition: int) -> None:

@@ -36,7 +36,7 @@ from pinpipe.log.base import (
     TopicInfo,
     validate_topic,
 )
-from pinpipe.log.partitioner import partition_for_key
+from pinpipe.log.partitioner import choose_partitions
 from pinpipe.settings import LogSettings
 
 try:
@@ -261,18 +261,9 @@ class KafkaLog(Log):
             if not self.settings.auto_create_topics:
                 raise
             count = self.create_topic(topic).partitions
-        chosen = []
-        for record in records:
-            if record.partition is not None:
-                self._check_partition(topic, record.partition)
-                chosen.append(record.partition)
-            elif count == 1:
-                chosen.append(0)
-            elif record.key is not None:
-                chosen.append(partition_for_key(bytes(record.key), count))
-            else:
-                chosen.append(next(self._round_robin) % count)
-        return chosen
+        return choose_partitions(
+            records, count, self._round_robin, lambda p: self._check_partition(topic, p)
+        )
 
     def _get_producer(self) -> Producer:
         if self._closed:

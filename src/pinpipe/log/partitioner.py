@@ -7,7 +7,10 @@ partition here as it would through a Java or librdkafka producer with ``murmur2_
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
+
+from pinpipe.log.base import ProduceRecord
 
 _M = 0x5BD1E995
 _SEED = 0x9747B28C
@@ -43,3 +46,24 @@ def murmur2(data: bytes) -> int:
 def partition_for_key(key: bytes, partitions: int) -> int:
     """Kafka's default keyed partition: ``toPositive(murmur2(key)) % partitions``."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def choose_partitions(
+    records: Sequence[ProduceRecord],
+    count: int,
+    round_robin: Iterator[int],
+    check: Callable[[int], None],
+) -> list[int]:
+    """Explicit partition (``check`` raises if missing), else key hash, else round robin."""
+    chosen: list[int] = []
+    for record in records:
+        if record.partition is not None:
+            check(record.partition)
+            chosen.append(record.partition)
+        elif count == 1:
+            chosen.append(0)
+        elif record.key is not None:
+            chosen.append(partition_for_key(bytes(record.key), count))
+        else:
+            chosen.append(next(round_robin) % count)
+    return chosen
