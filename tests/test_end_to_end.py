@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,26 +17,9 @@ from pinpipe.emulator.generator import generate
 from pinpipe.emulator.poster import run
 from pinpipe.jobs.demo import free_port
 from pinpipe.transform.queries import QUERIES
+from tests.helpers import run_pinpipe, wait_healthy
 
 pytestmark = pytest.mark.slow
-
-
-def _pinpipe(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PINPIPE_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "pinpipe", *args], env=env, capture_output=True, text=True
-    )
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
-        assert proc.poll() is None, "pinpipe up exited early"
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise AssertionError("pinpipe up did not become healthy")
 
 
 def _rows(path: Path) -> list[dict[str, object]]:
@@ -55,7 +37,7 @@ def test_records_posted_over_http_end_up_cleaned_and_queryable(tmp_path: Path) -
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_healthy(url, up)
+        wait_healthy(url, up, timeout_s=20)
         source = generate(2_000, seed=3)
         stats = run(source, mode="both", count=150, seed=5, url=url)
         bad = requests.post(
@@ -85,24 +67,24 @@ def test_records_posted_over_http_end_up_cleaned_and_queryable(tmp_path: Path) -
         ("latitude is not a number", "stream")
     ]
 
-    batch = _pinpipe(tmp_path, "batch")
+    batch = run_pinpipe(tmp_path, "batch")
     assert batch.returncode == 0, batch.stderr
     batch_pin = _rows(tmp_path / "lake/tables/batch/pin")
     distinct = {r["ind"] for r in stream_pin}
     assert sorted(r["ind"] for r in batch_pin) == sorted(distinct)
     assert len(_rows(tmp_path / "lake/tables/quarantine/geo")) == 2  # stream + batch rows
 
-    out = _pinpipe(tmp_path, "query", "--all", "--format", "json")
+    out = run_pinpipe(tmp_path, "query", "--all", "--format", "json")
     assert out.returncode == 0, out.stderr
     results = json.loads(out.stdout)
     assert list(results) == list(QUERIES)
     total_posts = sum(r["category_count"] for r in results["category_by_country"])
     assert 0 < total_posts <= len(distinct)
     for view in ("batch", "stream"):
-        again = _pinpipe(tmp_path, "query", "--all", "--format", "json", "--view", view)
+        again = run_pinpipe(tmp_path, "query", "--all", "--format", "json", "--view", view)
         assert json.loads(again.stdout) == results
 
-    sql = _pinpipe(tmp_path, "sql", "SELECT count(*) AS n FROM pin", "--format", "json")
+    sql = run_pinpipe(tmp_path, "sql", "SELECT count(*) AS n FROM pin", "--format", "json")
     assert json.loads(sql.stdout) == [{"n": len(distinct)}]
-    q = _pinpipe(tmp_path, "sql", "SELECT reason FROM quarantine ORDER BY stage", "-f", "csv")
+    q = run_pinpipe(tmp_path, "sql", "SELECT reason FROM quarantine ORDER BY stage", "-f", "csv")
     assert q.stdout.splitlines() == ["reason", *["latitude is not a number"] * 2]

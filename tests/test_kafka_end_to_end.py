@@ -23,6 +23,8 @@ from deltalake import DeltaTable
 
 from pinpipe.emulator.generator import generate
 from pinpipe.emulator.poster import run
+from pinpipe.jobs.demo import free_port
+from tests.helpers import wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -37,25 +39,6 @@ def _env(home: Path, bootstrap: str) -> dict[str, str]:
         "PINPIPE_LOG__BOOTSTRAP_SERVERS": bootstrap,
         "PINPIPE_SINK__FLUSH_SIZE": "50",
     }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        assert proc.poll() is None, "pinpipe up exited early"
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise AssertionError("pinpipe up did not become healthy")
 
 
 def _read_with_stock_consumer(bootstrap: str, topic: str, n: int) -> list[bytes]:
@@ -79,7 +62,7 @@ def _read_with_stock_consumer(bootstrap: str, topic: str, n: int) -> list[bytes]
 def test_pinpipe_up_on_kafka_serves_rest_clients_and_stock_consumers(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     prefix = f"e2e{uuid.uuid4().hex[:8]}"
     # The broker is shared by the session: this pipeline consumes only its own topics.
@@ -96,7 +79,7 @@ def test_pinpipe_up_on_kafka_serves_rest_clients_and_stock_consumers(
         "a plain string",
     ]
     try:
-        _wait_healthy(url, up)
+        wait_healthy(url, up)
         topic = f"{prefix}.custom"
         answer = requests.post(
             f"{url}/topics/{topic}",

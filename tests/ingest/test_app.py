@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,8 @@ from pinpipe.ingest.kinesis_proxy import parse_sequence_number, sequence_number
 from pinpipe.ingest.server import serve
 from pinpipe.log.base import TopicInfo
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.settings import IngestSettings, Settings, load_settings
+from pinpipe.settings import IngestSettings, Settings
+from tests.ingest.conftest import running_server
 
 KAFKA_JSON = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 KAFKA_BINARY = {"Content-Type": "application/vnd.kafka.binary.v2+json"}
@@ -327,23 +327,8 @@ def test_concurrent_requests_share_commits(log: EmbeddedLog) -> None:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, EmbeddedLog]]:
-    settings = load_settings(home=tmp_path, **{"ingest.port": 0, "log.fsync": True})
-    log = EmbeddedLog(settings.log_path, fsync=True)
-    ready, stop = threading.Event(), threading.Event()
-    bound: list[int] = []
-    thread = threading.Thread(
-        target=serve,
-        args=(settings,),
-        kwargs={"log": log, "ready": ready, "stop": stop, "on_bound": lambda h, p: bound.append(p)},
-        daemon=True,
-    )
-    thread.start()
-    assert ready.wait(20), "the server did not start"
-    yield f"http://127.0.0.1:{bound[0]}", log
-    stop.set()
-    thread.join(20)
-    assert not thread.is_alive()
-    log.close()
+    with running_server(tmp_path) as running:
+        yield running
 
 
 @pytest.mark.slow

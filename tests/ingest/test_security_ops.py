@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,8 +21,10 @@ from starlette.testclient import TestClient
 
 from pinpipe.ingest.app import create_app
 from pinpipe.ingest.auth import hash_key
+from pinpipe.jobs.demo import free_port
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import IngestSettings
+from tests.helpers import wait_healthy
 
 JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 BODY = {"records": [{"value": {"n": 1}}]}
@@ -158,12 +159,6 @@ def test_fuzz_openapi_no_5xx_and_json_errors(log: EmbeddedLog) -> None:
     assert failures == []
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PINPIPE_HOME": str(home)}
     proc = subprocess.Popen(
@@ -172,20 +167,13 @@ def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return proc
-        except requests.RequestException:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
+    return proc
 
 
 @pytest.mark.slow
 def test_kill_9_loses_no_acknowledged_record(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _start(tmp_path, port)
     acked: set[int] = set()
     stop = threading.Event()

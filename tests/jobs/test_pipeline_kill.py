@@ -17,11 +17,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from deltalake import DeltaTable
 
 from pinpipe.emulator.generator import SourceTables
 from pinpipe.lake import Lake
 from tests.conftest import produce_rows
+from tests.helpers import stream_positions
 from tests.log.backends import BACKENDS, Backend, backend_fixture
 
 ROWS = 2_000
@@ -40,21 +40,6 @@ def _raw_positions(lake: Lake) -> list[tuple[str, int, int]]:
             doc = orjson.loads(line)
             out.append((doc["_topic"], doc["_partition"], doc["_offset"]))
     return sorted(out)
-
-
-def _stream_positions(lake: Lake, table: str) -> list[tuple[str, int, int]]:
-    path = lake.table("stream", table)
-    if not (path / "_delta_log").exists():
-        return []
-    t = DeltaTable(str(path)).to_pyarrow_table(columns=["_topic", "_partition", "_offset"])
-    return sorted(
-        zip(
-            t["_topic"].to_pylist(),
-            t["_partition"].to_pylist(),
-            t["_offset"].to_pylist(),
-            strict=True,
-        )
-    )
 
 
 @pytest.mark.slow
@@ -105,7 +90,7 @@ def test_kill_9_sink_and_stream_mid_stream_then_restart_exactly_once(
         time.sleep(0.005)
     assert not started, "the jobs did not get going"
     raw_before = len(_raw_positions(lake))
-    stream_before = sum(len(_stream_positions(lake, t)) for t in TABLES)
+    stream_before = sum(len(stream_positions(lake, t)) for t in TABLES)
     assert 0 < raw_before < produced, "the sink must be killed mid-stream"
     assert 0 < stream_before < produced, "the stream job must be killed mid-stream"
 
@@ -114,5 +99,5 @@ def test_kill_9_sink_and_stream_mid_stream_then_restart_exactly_once(
         assert done.returncode == 0, done.stderr[-3000:]
 
     assert _raw_positions(lake) == expected
-    streamed = sorted(p for t in TABLES for p in _stream_positions(lake, t))
+    streamed = sorted(p for t in TABLES for p in stream_positions(lake, t))
     assert streamed == expected

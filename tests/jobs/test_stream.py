@@ -21,18 +21,7 @@ from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, StreamSettings
 from tests.conftest import produce_rows
-
-
-def _stream_rows(lake: Lake, table: str) -> list[tuple[str, int, int]]:
-    t = DeltaTable(str(lake.table("stream", table))).to_pyarrow_table()
-    return sorted(
-        zip(
-            t["_topic"].to_pylist(),
-            t["_partition"].to_pylist(),
-            t["_offset"].to_pylist(),
-            strict=True,
-        )
-    )
+from tests.helpers import stream_positions
 
 
 def test_every_record_lands_once_and_bad_ones_in_quarantine(
@@ -42,14 +31,14 @@ def test_every_record_lands_once_and_bad_ones_in_quarantine(
     log.produce("streaming-pinpipe-user", [ProduceRecord(b"{oops"), ProduceRecord(b'{"ind": "x"}')])
     job = StreamJob(log, lake, get_engine("duckdb"), StreamSettings(max_batch=15))
     job.run(threading.Event(), once=True)
-    assert len(_stream_rows(lake, "pin")) == 40
-    assert len(_stream_rows(lake, "user")) == 40
+    assert len(stream_positions(lake, "pin")) == 40
+    assert len(stream_positions(lake, "user")) == 40
     quarantine = DeltaTable(str(lake.table("quarantine", "user"))).to_pyarrow_table()
     assert sorted(quarantine["_offset"].to_pylist()) == [0, 1]
     assert set(quarantine["stage"].to_pylist()) == {"stream"}
     # Running again finds nothing new and writes nothing twice.
     StreamJob(log, lake, get_engine("duckdb"), StreamSettings()).run(threading.Event(), once=True)
-    assert len(_stream_rows(lake, "pin")) == 40
+    assert len(stream_positions(lake, "pin")) == 40
 
 
 def test_a_replayed_batch_is_skipped_by_the_delta_transaction(
@@ -61,7 +50,7 @@ def test_a_replayed_batch_is_skipped_by_the_delta_transaction(
     job = StreamJob(log, lake, get_engine("duckdb"), StreamSettings())
     job._positions = {("pinpipe.pin", 0): 0, ("pinpipe.geo", 0): 0, ("pinpipe.user", 0): 0}
     job.run(threading.Event(), once=True)
-    assert _stream_rows(lake, "pin") == [("pinpipe.pin", 0, i) for i in range(10)]
+    assert stream_positions(lake, "pin") == [("pinpipe.pin", 0, i) for i in range(10)]
 
 
 def test_kill_9_mid_stream_then_restart_gives_every_record_exactly_once(
@@ -82,10 +71,10 @@ def test_kill_9_mid_stream_then_restart_gives_every_record_exactly_once(
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    committed_before = sum(len(_stream_rows(lake, t)) for t in ("pin", "geo", "user"))
+    committed_before = sum(len(stream_positions(lake, t)) for t in ("pin", "geo", "user"))
     assert 0 < committed_before < produced, "the kill must land mid-stream"
     subprocess.run([*cmd, "--once"], env=env, check=True, capture_output=True)
     for table in ("pin", "geo", "user"):
-        assert _stream_rows(lake, table) == [(f"pinpipe.{table}", 0, i) for i in range(3000)]
+        assert stream_positions(lake, table) == [(f"pinpipe.{table}", 0, i) for i in range(3000)]
     pin = DeltaTable(str(lake.table("stream", "pin"))).to_pyarrow_table()
     assert pc.count_distinct(pin["ind"]).as_py() == 300

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from pinpipe.serve.query import run_queries
 from pinpipe.settings import SparkSettings, StreamSettings
 from pinpipe.transform.queries import QUERIES
 from pinpipe.transform.schema import CLEAN_COLUMNS, META_COLUMNS, TABLES
+from tests.helpers import wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -49,14 +49,8 @@ def _serve(home: Path, bootstrap: str, port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    for _ in range(300):
-        assert proc.poll() is None, "pinpipe serve exited early"
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return proc
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise AssertionError("pinpipe serve did not become healthy")
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
+    return proc
 
 
 def _rows(path: Path) -> list[dict[str, object]]:
