@@ -12,16 +12,16 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-import requests
+
+from pinpipe.ingest.probe import wait_healthy
+from pinpipe.jobs.demo import free_port
 
 DURATION_S = 10
 CONNECTIONS = 64
@@ -64,12 +64,6 @@ def _wrk() -> str:
     if not found:
         raise RuntimeError("wrk is not installed and apt-get could not install it")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start(stack: str, home: Path, port: int) -> subprocess.Popen[bytes]:
@@ -122,15 +116,8 @@ def _start(stack: str, home: Path, port: int) -> subprocess.Popen[bytes]:
             "--no-access-log",
         ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return proc
-        except requests.RequestException:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{stack} did not start")
+    wait_healthy(f"http://127.0.0.1:{port}", proc=proc)
+    return proc
 
 
 def _script(path: Path, body: bytes, content_type: str, method: str, delay_ms: int = 0) -> Path:
@@ -175,7 +162,7 @@ def _ms(text: str) -> float:
 
 def _measure(stack: str, work: Path, wrk: str) -> list[Result]:
     home = Path(tempfile.mkdtemp(prefix=f"ingest-{stack}-", dir=work))
-    port = _free_port()
+    port = free_port()
     proc = _start(stack, home, port)
     base = f"http://127.0.0.1:{port}"
     kafka_json = "application/vnd.kafka.json.v2+json"

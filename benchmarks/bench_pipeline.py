@@ -25,6 +25,7 @@ from deltalake import DeltaTable
 from pinpipe.emulator.generator import generate
 from pinpipe.emulator.sampler import payloads, sample_rows
 from pinpipe.engines import get_engine
+from pinpipe.ingest.probe import wait_healthy
 from pinpipe.jobs.batch import run_batch
 from pinpipe.jobs.demo import free_port
 from pinpipe.lake import Lake
@@ -96,12 +97,7 @@ def bench_latency(rate: float, seconds: float, work: Path, trigger_ms: int) -> d
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            requests.get(f"{url}/healthz", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
+    wait_healthy(url, proc=server)
     source = generate()
     rows = sample_rows(len(source.pin), seed=1)
     acked: dict[tuple[str, int], float] = {}

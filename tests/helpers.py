@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
 from deltalake import DeltaTable
 
+from pinpipe.ingest import probe
 from pinpipe.lake import Lake
 
 
@@ -26,16 +25,7 @@ def run_pinpipe(home: Path, *args: str, **env: str) -> subprocess.CompletedProce
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
     """Block until ``url/healthz`` answers; fail at once if ``proc`` exits first."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the server exited early ({proc.returncode})"
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"{url} did not become healthy within {timeout_s:.0f}s")
+    probe.wait_healthy(url, timeout_s=timeout_s, proc=proc)
 
 
 def stream_positions(lake: Lake, table: str) -> list[tuple[str, int, int]]:
