@@ -77,13 +77,14 @@ class StreamJob:
         self._positions.clear()
         self._tables.clear()
 
-    def _partitions(self, table: TableName) -> list[tuple[str, int]]:
-        return [
-            (info.name, p)
-            for info in self._log.topics()
-            if table_of_topic(info.name) == table
-            for p in range(info.partitions)
-        ]
+    def _partitions(self) -> dict[TableName, list[tuple[str, int]]]:
+        """The log partitions feeding each table (one topic listing per micro-batch)."""
+        found: dict[TableName, list[tuple[str, int]]] = {t: [] for t in TABLES}
+        for info in self._log.topics():
+            table = table_of_topic(info.name)
+            if table is not None:
+                found[table].extend((info.name, p) for p in range(info.partitions))
+        return found
 
     def _fetch(self, partitions: list[tuple[str, int]]) -> list[LogRecord]:
         unknown = [tp for tp in partitions if tp not in self._positions]
@@ -104,8 +105,7 @@ class StreamJob:
     def step(self) -> int:
         """One micro-batch over every table; returns the number of records consumed."""
         consumed = 0
-        for table in TABLES:
-            partitions = self._partitions(table)
+        for table, partitions in self._partitions().items():
             records = self._fetch(partitions)
             if records:
                 self._commit(table, records)
