@@ -42,3 +42,12 @@ def stream_positions(lake: Lake, table: str) -> list[tuple[str, int, int]]:
             strict=True,
         )
     )
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (for servers the test starts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -15,9 +15,8 @@ from deltalake import DeltaTable
 
 from pinpipe.emulator.generator import generate
 from pinpipe.emulator.poster import run
-from pinpipe.jobs.demo import free_port
 from pinpipe.transform.queries import QUERIES
-from tests.helpers import run_pinpipe, wait_healthy
+from tests.helpers import free_port, run_pinpipe, wait_healthy
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,7 @@ from deltalake import DeltaTable
 
 from pinpipe.emulator.generator import generate
 from pinpipe.emulator.poster import run
-from pinpipe.jobs.demo import free_port
-from tests.helpers import wait_healthy
+from tests.helpers import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 

@@ -21,10 +21,9 @@ from starlette.testclient import TestClient
 
 from pinpipe.ingest.app import create_app
 from pinpipe.ingest.auth import hash_key
-from pinpipe.jobs.demo import free_port
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import IngestSettings
-from tests.helpers import wait_healthy
+from tests.helpers import free_port, wait_healthy
 
 JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 BODY = {"records": [{"value": {"n": 1}}]}

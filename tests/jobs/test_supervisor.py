@@ -9,11 +9,11 @@ import pytest
 
 from pinpipe.emulator.generator import SourceTables
 from pinpipe.jobs import supervisor as supervisor_module
-from pinpipe.jobs.demo import free_port
 from pinpipe.jobs.supervisor import Supervisor
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, load_settings
 from tests.conftest import produce_rows
+from tests.helpers import free_port
 
 
 def test_a_crashing_sink_restarts_and_nothing_is_lost(

@@ -24,14 +24,13 @@ from pinpipe.emulator.generator import generate
 from pinpipe.emulator.poster import run
 from pinpipe.engines.duckdb import DuckDBEngine
 from pinpipe.engines.spark import SparkEngine
-from pinpipe.jobs.demo import free_port
 from pinpipe.jobs.spark_stream import SparkStreamJob
 from pinpipe.lake import Lake
 from pinpipe.serve.query import run_queries
 from pinpipe.settings import SparkSettings, StreamSettings
 from pinpipe.transform.queries import QUERIES
 from pinpipe.transform.schema import CLEAN_COLUMNS, META_COLUMNS, TABLES
-from tests.helpers import wait_healthy
+from tests.helpers import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 
