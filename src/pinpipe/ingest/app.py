@@ -2,8 +2,9 @@
 
 The app is a plain ASGI callable (see ``core`` for why not a framework). Every append goes
 through an ``AsyncCommitter``, so a request is acknowledged only once its records are durable
-and concurrent requests share fsyncs. The caller owns ``log``; the app owns the committer and
-finishes it on shutdown (ASGI lifespan) or on ``close()``.
+and concurrent requests share fsyncs. The caller owns ``log``; the app owns the shared
+``IngestContext`` (committer, log-call threads) and finishes it on shutdown (ASGI lifespan)
+or on ``close()``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -25,8 +25,8 @@ from pinpipe.ingest import (
     kinesis_proxy,
     ops,
 )
-from pinpipe.ingest.auth import Authenticator, Principal, forbid
-from pinpipe.ingest.committer import AsyncCommitter
+from pinpipe.ingest.auth import Principal
+from pinpipe.ingest.context import IngestContext
 from pinpipe.ingest.core import (
     Disconnected,
     Door,
@@ -39,68 +39,13 @@ from pinpipe.ingest.core import (
     read_body,
 )
 from pinpipe.ingest.errors import from_log_error, internal_error, shutting_down
-from pinpipe.ingest.limits import RateLimiter, too_many
-from pinpipe.ingest.metrics import IngestMetrics
-from pinpipe.log.base import Log, Position, ProduceRecord, validate_topic
+from pinpipe.log.base import Log
 from pinpipe.settings import IngestSettings
 
 logger = logging.getLogger("pinpipe.ingest")
 access_logger = logging.getLogger("pinpipe.ingest.access")
 
 Scope = dict[str, Any]
-
-
-class IngestContext:
-    """What the route modules share: the log, the committer, settings, auth, limits, metrics."""
-
-    def __init__(self, log: Log, settings: IngestSettings) -> None:
-        self.log = log
-        self.settings = settings
-        self.committer = AsyncCommitter(log)
-        self.auth = Authenticator(settings.api_keys)
-        self.limiter = RateLimiter(
-            settings.rate_limit, settings.rate_burst, settings.record_rate_limit
-        )
-        self.metrics = IngestMetrics()
-        self.draining = False
-        self.consumers = kafka_consumers.ConsumerRegistry(self)
-
-    def topic(self, request: Request, name: str) -> str:
-        """Validate ``name`` by Kafka's rules and check the caller may use it."""
-        validate_topic(name)
-        request.topic = name
-        if request.principal is not None:
-            forbid(request.principal, name)
-        return name
-
-    def record_budget(self, request: Request, n: int) -> int:
-        """How many of ``n`` records the caller's record rate limit lets through now."""
-        principal: Principal | None = request.principal
-        if principal is None:
-            return n
-        rate = principal.key.record_rate_limit if principal.key else None
-        return self.limiter.take_records(principal.bucket_id, rate, n)
-
-    def require_records(self, request: Request, n: int) -> None:
-        """All ``n`` records within the record rate limit, or 429 for the whole request."""
-        if self.record_budget(request, n) < n:
-            wait = self.limiter.record_wait(request.principal.bucket_id)
-            raise too_many(wait, "over the record rate limit")
-
-    async def produce(
-        self, request: Request, topic: str, records: Sequence[ProduceRecord]
-    ) -> list[Position]:
-        """Append durably (group commit); auto-creates the topic only when allowed."""
-        if not self.settings.auto_create_topics:
-            self.log.describe(topic)  # UnknownTopicError -> 404
-        try:
-            positions = await self.committer.produce(topic, records)
-        except PinpipeError as exc:
-            if self.draining and not isinstance(exc, IngestError):
-                raise shutting_down() from exc
-            raise
-        request.records += len(positions)
-        return positions
 
 
 class IngestApp:
@@ -120,14 +65,6 @@ class IngestApp:
         self.inflight = 0
         self._closed = False
 
-    @property
-    def state(self) -> Any:  # kept for tests written against the Starlette version
-        return self
-
-    @property
-    def ingest(self) -> IngestContext:
-        return self.ctx
-
     def start_drain(self) -> None:
         """Stop taking new work: answer 503 + Retry-After; ``/readyz`` turns 503."""
         self.ctx.draining = True
@@ -141,10 +78,10 @@ class IngestApp:
             await asyncio.sleep(0.01)
 
     def close(self) -> None:
-        """Finish queued appends; idempotent."""
+        """Finish queued appends and running log calls; idempotent."""
         if not self._closed:
             self._closed = True
-            self.ctx.committer.close()
+            self.ctx.close()
 
     # -- ASGI ---------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 An fsync costs about as much for one record as for thousands. Handlers queue their batch and
 await a loop-native future; the writer thread takes everything queued, appends it in one log
-transaction (``produce_many`` when the backend has it), and wakes each waiting event loop
-once per round rather than once per request, which matters at 10k+ requests/s.
+transaction (``Log.produce_many``), and wakes each waiting event loop once per round rather
+than once per request, which matters at 10k+ requests/s.
 """
 
 from __future__ import annotations
@@ -14,24 +14,30 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from pinpipe.errors import LogError
 from pinpipe.log.base import Log, Position, ProduceRecord
-from pinpipe.log.group_commit import BatchProducer
 
 logger = logging.getLogger("pinpipe.ingest")
 
-T = TypeVar("T")
 _Item = tuple[str, Sequence[ProduceRecord], "asyncio.Future[list[Position]]"]
 
 
 class AsyncCommitter:
     """Funnels appends from many requests into few, large, durable log transactions."""
 
-    def __init__(self, log: Log, *, max_records_per_commit: int = 20_000) -> None:
+    def __init__(
+        self,
+        log: Log,
+        *,
+        max_records_per_commit: int = 20_000,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
         self.log = log
         self.max_records_per_commit = max_records_per_commit
+        self.on_commit = on_commit
+        """Called on the writer thread after each durable transaction (the metrics counter)."""
         self._pending: list[_Item] = []
         self._lock = threading.Lock()
         self._running = False
@@ -53,10 +59,6 @@ class AsyncCommitter:
         if start:
             self._writer.submit(self._drain)
         return await future
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run another log write (create or delete a topic, commit offsets) off the loop."""
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     def close(self) -> None:
         """Finish every queued append, then stop the writer thread."""
@@ -85,11 +87,10 @@ class AsyncCommitter:
             return
         results: list[Any]
         try:
-            if isinstance(self.log, BatchProducer):
-                results = list(self.log.produce_many([(t, r) for t, r, _ in group]))
-            else:
-                results = [self._produce_one(t, r) for t, r, _ in group]
+            results = list(self.log.produce_many([(t, r) for t, r, _ in group]))
             self.commits += 1
+            if self.on_commit is not None:
+                self.on_commit()
         except Exception as exc:  # the whole transaction failed: nothing in it is durable
             logger.warning("group commit of %d requests failed: %s", len(group), exc)
             results = [exc] * len(group)
@@ -101,12 +102,6 @@ class AsyncCommitter:
         for loop, settled in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: its callers are gone
                 loop.call_soon_threadsafe(_settle, settled)
-
-    def _produce_one(self, topic: str, records: Sequence[ProduceRecord]) -> Any:
-        try:
-            return self.log.produce(topic, records)
-        except Exception as exc:
-            return exc
 
 
 def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:

@@ -8,6 +8,8 @@ real API Gateway Kinesis proxy returns HTTP 200 even for Kinesis errors; pinpipe
 
 from __future__ import annotations
 
+from typing import Any
+
 from pinpipe.errors import (
     IngestError,
     InvalidTopicError,
@@ -56,3 +58,17 @@ def internal_error() -> IngestError:
 
 def shutting_down() -> RetryLaterError:
     return RetryLaterError(503, 50301, "the server is shutting down; retry in a moment", 1)
+
+
+def invalid(message: str) -> IngestError:
+    """The Kafka doors' answer to a malformed body: 422 with code 422."""
+    return IngestError(422, 422, message)
+
+
+def kind(value: Any) -> str:
+    """A JSON value's kind as error messages name it ("an object", "null", ...)."""
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number"
+    )

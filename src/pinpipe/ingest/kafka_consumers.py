@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from pinpipe.errors import IngestError, UnknownTopicError
-from pinpipe.ingest.core import KAFKA_V2, Request, Response, Route, empty
-from pinpipe.ingest.kafka_rest import invalid, kind
-from pinpipe.log.base import LogRecord
+from pinpipe.ingest.core import KAFKA_V2, Request, Response, Route, empty, json_response
+from pinpipe.ingest.errors import invalid, kind
+from pinpipe.log.base import Log, LogRecord
+from pinpipe.settings import IngestSettings
 
 if TYPE_CHECKING:
-    from pinpipe.ingest.app import IngestContext
+    from pinpipe.ingest.context import IngestContext
 
 FORMATS = ("binary", "json")
 MAX_FETCH_RECORDS = 500
@@ -55,12 +56,12 @@ class Consumer:
 class ConsumerRegistry:
     """The live instances of this process, expired after ``consumer_timeout_ms`` idle."""
 
-    def __init__(self, ctx: IngestContext) -> None:
-        self.ctx = ctx
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
         self.instances: dict[tuple[str, str], Consumer] = {}
 
     def _expire(self) -> None:
-        horizon = time.monotonic() - self.ctx.settings.consumer_timeout_ms / 1000
+        horizon = time.monotonic() - self.settings.consumer_timeout_ms / 1000
         for key in [k for k, c in self.instances.items() if c.last_used < horizon]:
             del self.instances[key]
 
@@ -77,7 +78,7 @@ class ConsumerRegistry:
 
 
 def routes(ctx: IngestContext) -> list[Route]:
-    registry = ctx.consumers
+    registry = ConsumerRegistry(ctx.settings)
     base = "/consumers/{group}/instances/{instance}"
 
     async def create(request: Request) -> Response:
@@ -143,7 +144,7 @@ def routes(ctx: IngestContext) -> list[Route]:
 
     async def subscription(request: Request) -> Response:
         consumer = registry.get(request)
-        return _json({"topics": _topics(ctx, request, consumer)})
+        return _json({"topics": await _topics(ctx, request, consumer)})
 
     async def unsubscribe(request: Request) -> Response:
         consumer = registry.get(request)
@@ -154,7 +155,7 @@ def routes(ctx: IngestContext) -> list[Route]:
         consumer = registry.get(request)
         if consumer.topics or consumer.pattern:
             raise IngestError(409, 40903, "the instance is subscribed; unsubscribe first")
-        consumer.assigned = _partitions(ctx, request, _doc(request).get("partitions"))
+        consumer.assigned = await _partitions(ctx, request, _doc(request).get("partitions"))
         return empty()
 
     async def assignments(request: Request) -> Response:
@@ -168,7 +169,7 @@ def routes(ctx: IngestContext) -> list[Route]:
         if not isinstance(items, list):
             raise invalid("'offsets' must be a list of {topic, partition, offset}")
         for item in items:
-            tp = _partitions(ctx, request, [item])[0]
+            (tp,) = await _partitions(ctx, request, [item])
             offset = item.get("offset") if isinstance(item, dict) else None
             if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
                 raise invalid("each offset needs an integer 'offset' >= 0")
@@ -177,8 +178,9 @@ def routes(ctx: IngestContext) -> list[Route]:
 
     async def seek_edge(request: Request, end: bool) -> Response:
         consumer = registry.get(request)
-        for tp in _partitions(ctx, request, _doc(request).get("partitions")):
-            consumer.positions[tp] = ctx.log.end_offset(*tp) if end else 0
+        edge = ctx.log.end_offset if end else ctx.log.start_offset  # retention moves the start
+        for tp in await _partitions(ctx, request, _doc(request).get("partitions")):
+            consumer.positions[tp] = await ctx.call(edge, *tp)
         return empty()
 
     async def seek_beginning(request: Request) -> Response:
@@ -207,39 +209,39 @@ def routes(ctx: IngestContext) -> list[Route]:
                 consumer.positions = before  # nothing was delivered: do not skip the records
                 raise
             if consumer.auto_commit and found:
-                await ctx.committer.call(ctx.log.commit, consumer.group, _fetched(found))
-        return Response(200, orjson.dumps(body), wanted)
+                await ctx.call(ctx.log.commit, consumer.group, _fetched(found))
+        return json_response(body, content_type=wanted)
 
     async def commit(request: Request) -> Response:
         consumer = registry.get(request)
         items = _doc(request).get("offsets") if request.body.strip() else None
         if items is None:
-            offsets = {tp: pos for tp, pos in consumer.positions.items()}
+            offsets = dict(consumer.positions)
         else:
             if not isinstance(items, list):
                 raise invalid("'offsets' must be a list of {topic, partition, offset}")
             offsets = {}
             for item in items:
-                tp = _partitions(ctx, request, [item])[0]
+                (tp,) = await _partitions(ctx, request, [item])
                 offset = item.get("offset") if isinstance(item, dict) else None
                 if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
                     raise invalid("each offset needs an integer 'offset' >= 0")
                 offsets[tp] = offset + 1  # the body names the last record consumed
         if offsets:
-            await ctx.committer.call(ctx.log.commit, consumer.group, offsets)
+            await ctx.call(ctx.log.commit, consumer.group, offsets)
         return empty()
 
     async def committed(request: Request) -> Response:
         consumer = registry.get(request)
         doc = _doc(request) if request.body.strip() else {}
         parts = (
-            _partitions(ctx, request, doc.get("partitions"))
+            await _partitions(ctx, request, doc.get("partitions"))
             if doc
-            else _assigned(ctx, request, consumer)
+            else await _assigned(ctx, request, consumer)
         )
         out = []
         for topic, partition in parts:
-            offset = ctx.log.committed(consumer.group, topic, partition)
+            offset = await ctx.call(ctx.log.committed, consumer.group, topic, partition)
             if offset is not None:
                 out.append(
                     {"topic": topic, "partition": partition, "offset": offset, "metadata": ""}
@@ -267,7 +269,7 @@ def routes(ctx: IngestContext) -> list[Route]:
 
 
 def _json(content: Any) -> Response:
-    return Response(200, orjson.dumps(content), KAFKA_V2)
+    return json_response(content, content_type=KAFKA_V2)
 
 
 def _doc(request: Request) -> dict[str, Any]:
@@ -292,7 +294,7 @@ def _int_param(query: dict[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def _partitions(ctx: IngestContext, request: Request, items: Any) -> list[TopicPartition]:
+async def _partitions(ctx: IngestContext, request: Request, items: Any) -> list[TopicPartition]:
     if not isinstance(items, list):
         raise invalid("'partitions' must be a list of {topic, partition}")
     out = []
@@ -305,73 +307,98 @@ def _partitions(ctx: IngestContext, request: Request, items: Any) -> list[TopicP
             or not isinstance(partition, int)
         ):
             raise invalid("each entry needs a string 'topic' and an integer 'partition'")
-        info = ctx.log.describe(ctx.topic(request, topic))
+        info = await ctx.describe(ctx.topic(request, topic))
         if not 0 <= partition < info.partitions:
             raise IngestError(404, 40402, f"partition {partition} of {topic!r} does not exist")
         out.append((topic, partition))
     return out
 
 
-def _topics(ctx: IngestContext, request: Request, consumer: Consumer) -> list[str]:
-    if consumer.pattern is None:
+async def _topics(ctx: IngestContext, request: Request, consumer: Consumer) -> list[str]:
+    pattern = consumer.pattern
+    if pattern is None:
         return list(consumer.topics)
     return [
         t.name
-        for t in ctx.log.topics()
-        if consumer.pattern.fullmatch(t.name) and request.principal.may_use(t.name)
+        for t in await ctx.topics()
+        if pattern.fullmatch(t.name) and request.principal.may_use(t.name)
     ]
 
 
-def _assigned(ctx: IngestContext, request: Request, consumer: Consumer) -> list[TopicPartition]:
+async def _assigned(
+    ctx: IngestContext, request: Request, consumer: Consumer
+) -> list[TopicPartition]:
     if consumer.assigned is not None:
         return list(consumer.assigned)
     out = []
-    for topic in _topics(ctx, request, consumer):
+    for topic in await _topics(ctx, request, consumer):
         try:
-            out += [(topic, p) for p in range(ctx.log.describe(topic).partitions)]
+            out += [(topic, p) for p in range((await ctx.describe(topic)).partitions)]
         except UnknownTopicError:
             continue  # subscribed before it exists, as Kafka allows
     return out
 
 
-def _position(ctx: IngestContext, consumer: Consumer, tp: TopicPartition) -> int:
-    if tp not in consumer.positions:
-        committed = ctx.log.committed(consumer.group, *tp)
-        if committed is not None:
-            consumer.positions[tp] = committed
-        elif consumer.reset == "earliest":
-            consumer.positions[tp] = 0
-        elif consumer.reset == "latest":
-            consumer.positions[tp] = ctx.log.end_offset(*tp)
-        else:
-            raise IngestError(
-                422, 42204, f"no committed offset for {tp[0]}[{tp[1]}] and auto.offset.reset=none"
-            )
-    return consumer.positions[tp]
-
-
 async def _fetch(
     ctx: IngestContext, request: Request, consumer: Consumer, max_bytes: int, timeout: float
 ) -> list[LogRecord]:
+    """Records from the consumer's positions on, waiting up to ``timeout`` for the first."""
     deadline = time.monotonic() + timeout
     while True:
-        found: list[LogRecord] = []
-        size = 0
-        for tp in _assigned(ctx, request, consumer):
-            room = MAX_FETCH_RECORDS - len(found)
-            if room <= 0 or size >= max_bytes:
-                break
-            start = _position(ctx, consumer, tp)
-            batch = await asyncio.to_thread(ctx.log.fetch, tp[0], tp[1], start, room)
-            for record in batch:
-                size += len(record.value or b"") + len(record.key or b"")
-                if found and size > max_bytes:
-                    break
-                found.append(record)
-                consumer.positions[tp] = record.offset + 1
+        parts = await _assigned(ctx, request, consumer)
+        found, positions = await ctx.call(
+            _read,
+            ctx.log,
+            consumer.group,
+            consumer.reset,
+            dict(consumer.positions),
+            parts,
+            max_bytes,
+        )
+        consumer.positions.update(positions)
         if found or time.monotonic() >= deadline:
             return found
         await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+def _read(
+    log: Log,
+    group: str,
+    reset: str,
+    positions: dict[TopicPartition, int],
+    parts: list[TopicPartition],
+    max_bytes: int,
+) -> tuple[list[LogRecord], dict[TopicPartition, int]]:
+    """One pass over ``parts`` (on a log-call thread): the records and the moved positions."""
+    found: list[LogRecord] = []
+    size = 0
+    for tp in parts:
+        room = MAX_FETCH_RECORDS - len(found)
+        if room <= 0 or size >= max_bytes:
+            break
+        if tp not in positions:
+            positions[tp] = _initial_position(log, group, reset, tp)
+        for record in log.fetch(tp[0], tp[1], positions[tp], room):
+            size += len(record.value or b"") + len(record.key or b"")
+            if found and size > max_bytes:
+                break
+            found.append(record)
+            positions[tp] = record.offset + 1
+    return found, positions
+
+
+def _initial_position(log: Log, group: str, reset: str, tp: TopicPartition) -> int:
+    """The group's committed offset, else where ``auto.offset.reset`` says."""
+    committed = log.committed(group, *tp)
+    if committed is not None:
+        return committed
+    if reset == "earliest":
+        return log.start_offset(*tp)  # the oldest record retention kept, not offset 0
+    if reset == "latest":
+        return log.end_offset(*tp)
+    raise IngestError(
+        422, 42204, f"no committed offset for {tp[0]}[{tp[1]}] and auto.offset.reset=none"
+    )
 
 
 def _fetched(records: list[LogRecord]) -> dict[TopicPartition, int]:

@@ -9,18 +9,19 @@ loss.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic_core import ErrorDetails
 
 from pinpipe.errors import IngestError, UnknownPartitionError
-from pinpipe.ingest.core import KAFKA_V2, Request, Response, Route
+from pinpipe.ingest import models
+from pinpipe.ingest.core import KAFKA_V2, Request, Response, Route, json_response
+from pinpipe.ingest.errors import invalid, kind
 from pinpipe.log.base import ProduceRecord, TopicInfo
 
 if TYPE_CHECKING:
-    from pinpipe.ingest.app import IngestContext
+    from pinpipe.ingest.context import IngestContext
 
 JSON_FORMAT = "application/vnd.kafka.json.v2+json"
 BINARY_FORMAT = "application/vnd.kafka.binary.v2+json"
@@ -42,27 +43,27 @@ def routes(ctx: IngestContext) -> list[Route]:
 
     async def list_topics(request: Request) -> Response:
         answer = negotiate(request)
-        names = [t.name for t in ctx.log.topics() if request.principal.may_use(t.name)]
-        return Response(200, orjson.dumps(names), answer)
+        names = [t.name for t in await ctx.topics() if request.principal.may_use(t.name)]
+        return json_response(names, content_type=answer)
 
     async def get_topic(request: Request) -> Response:
         answer = negotiate(request)
-        info = ctx.log.describe(ctx.topic(request, request.params["topic"]))
+        info = await ctx.describe(ctx.topic(request, request.params["topic"]))
         body = {"name": info.name, "configs": {}, "partitions": _partitions(info)}
-        return Response(200, orjson.dumps(body), answer)
+        return json_response(body, content_type=answer)
 
     async def get_partitions(request: Request) -> Response:
         answer = negotiate(request)
-        info = ctx.log.describe(ctx.topic(request, request.params["topic"]))
-        return Response(200, orjson.dumps(_partitions(info)), answer)
+        info = await ctx.describe(ctx.topic(request, request.params["topic"]))
+        return json_response(_partitions(info), content_type=answer)
 
     async def get_partition(request: Request) -> Response:
         answer = negotiate(request)
-        info = ctx.log.describe(ctx.topic(request, request.params["topic"]))
+        info = await ctx.describe(ctx.topic(request, request.params["topic"]))
         partition = _partition_param(request)
         if partition >= info.partitions:
             raise UnknownPartitionError(info.name, partition, info.partitions)
-        return Response(200, orjson.dumps(_partitions(info)[partition]), answer)
+        return json_response(_partitions(info)[partition], content_type=answer)
 
     def route(method: str, path: str, handler: Any, summary: str) -> Route:
         return Route(method, path, handler, "kafka", summary=summary)
@@ -133,7 +134,7 @@ async def _produce(ctx: IngestContext, request: Request, partition: int | None) 
         for p in positions
     ]
     body = {"key_schema_id": None, "value_schema_id": None, "offsets": offsets}
-    return Response(200, orjson.dumps(body), answer)
+    return json_response(body, content_type=answer)
 
 
 def embedded_format(content_type: str) -> bool:
@@ -163,59 +164,47 @@ def _partition_param(request: Request) -> int:
 def _records(
     doc: Any, binary: bool, path_partition: int | None, ctx: IngestContext
 ) -> list[ProduceRecord]:
-    if not isinstance(doc, dict):
-        raise invalid(f"the body must be a JSON object with 'records', not {kind(doc)}")
-    items = doc.get("records")
-    if items is None:
-        raise invalid('\'records\' is required: {"records": [{"value": ...}, ...]}')
-    if not isinstance(items, list):
-        raise invalid(f"'records' must be an array, not {kind(items)}")
-    if not items:
-        raise invalid("'records' must not be empty")
+    """The body's records, all checked before any is appended (see the module docstring)."""
+    items = doc.get("records") if isinstance(doc, dict) else None
     limit = ctx.settings.max_records_per_request
-    if len(items) > limit:
+    if isinstance(items, list) and len(items) > limit:  # before validating them one by one
         raise IngestError(
             422, 42206, f"{len(items)} records in one request, over the limit of {limit}"
         )
     max_bytes = ctx.settings.max_record_bytes
     out: list[ProduceRecord] = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise invalid(f"records[{i}] must be an object, not {kind(item)}")
-        key = _payload(item.get("key"), binary, f"records[{i}].key")
-        value = _payload(item.get("value"), binary, f"records[{i}].value")
-        size = len(key or b"") + len(value or b"")
-        if size > max_bytes:
-            raise IngestError(
-                422,
-                42206,
-                f"records[{i}] is {size} bytes (key + value), over the limit of "
-                f"{max_bytes} bytes; nothing in this request was stored",
-            )
-        out.append(ProduceRecord(value, key, _partition(item, i, path_partition)))
+    if binary:
+        for i, item in enumerate(models.validate(models.V2_BINARY, doc, _explain)["records"]):
+            key, value = item.get("key"), item.get("value")
+            _check_size(i, key, value, max_bytes)
+            out.append(ProduceRecord(value, key, _partition(item, i, path_partition)))
+        return out
+    for i, json_item in enumerate(models.validate(models.V2_JSON, doc, _explain)["records"]):
+        raw_key, raw_value = json_item.get("key"), json_item.get("value")
+        key = None if raw_key is None else orjson.dumps(raw_key)  # a string keeps its quotes
+        value = None if raw_value is None else orjson.dumps(raw_value)
+        _check_size(i, key, value, max_bytes)
+        out.append(ProduceRecord(value, key, _partition(json_item, i, path_partition)))
     return out
 
 
-def _payload(raw: Any, binary: bool, where: str) -> bytes | None:
-    """JSON format: the JSON bytes (a string keeps its quotes). Binary: base64-decoded."""
-    if raw is None:
-        return None
-    if not binary:
-        return orjson.dumps(raw)
-    if not isinstance(raw, str):
-        raise invalid(f"{where} must be a base64 string in the binary format, not {kind(raw)}")
-    try:
-        return base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise invalid(f"{where} is not valid base64: {exc}") from exc
+def _check_size(i: int, key: bytes | None, value: bytes | None, max_bytes: int) -> None:
+    size = len(key or b"") + len(value or b"")
+    if size > max_bytes:
+        raise IngestError(
+            422,
+            42206,
+            f"records[{i}] is {size} bytes (key + value), over the limit of "
+            f"{max_bytes} bytes; nothing in this request was stored",
+        )
 
 
-def _partition(item: dict[str, Any], i: int, path_partition: int | None) -> int | None:
+def _partition(
+    item: models.V2JsonRecord | models.V2BinaryRecord, i: int, path_partition: int | None
+) -> int | None:
     given = item.get("partition")
     if given is None:
         return path_partition
-    if isinstance(given, bool) or not isinstance(given, int) or not 0 <= given < 2**31:
-        raise invalid(f"records[{i}].partition must be an integer >= 0, not {given!r}")
     if path_partition is not None and given != path_partition:
         raise invalid(
             f"records[{i}].partition is {given} but the URL names partition {path_partition}"
@@ -223,19 +212,29 @@ def _partition(item: dict[str, Any], i: int, path_partition: int | None) -> int 
     return given
 
 
+def _explain(error: ErrorDetails) -> IngestError:
+    """The v2 answer to the first thing wrong with a produce body."""
+    loc, given = error["loc"], error["input"]
+    if not loc:
+        return invalid(f"the body must be a JSON object with 'records', not {kind(given)}")
+    if len(loc) == 1:
+        if error["type"] == "missing" or given is None:
+            return invalid('\'records\' is required: {"records": [{"value": ...}, ...]}')
+        if error["type"] == "too_short":
+            return invalid("'records' must not be empty")
+        return invalid(f"'records' must be an array, not {kind(given)}")
+    where = f"records[{loc[1]}]"
+    if len(loc) == 2:
+        return invalid(f"{where} must be an object, not {kind(given)}")
+    where += f".{loc[2]}"
+    if loc[2] == "partition":
+        return invalid(f"{where} must be an integer >= 0, not {given!r}")
+    if error["type"] == "base64_type":
+        return invalid(f"{where} must be a base64 string in the binary format, not {kind(given)}")
+    return invalid(f"{where} is not valid base64: {error.get('ctx', {}).get('reason', '')}")
+
+
 def _partitions(info: TopicInfo) -> list[dict[str, Any]]:
     """Partition metadata in the v2 shape; one local 'broker' 0 leads every partition."""
     replica = {"broker": 0, "leader": True, "in_sync": True}
     return [{"partition": p, "leader": 0, "replicas": [replica]} for p in range(info.partitions)]
-
-
-def invalid(message: str) -> IngestError:
-    return IngestError(422, 422, message)
-
-
-def kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number"
-    )

@@ -5,6 +5,8 @@ one delivery report. Sent with ``Transfer-Encoding: chunked``, the body may hold
 concatenated JSON records; the answer then streams one report per record, in order, with
 HTTP 200, and failures appear only in each report's ``error_code`` (as in Confluent's server).
 Record headers and client timestamps are accepted but not stored: the log keeps ingest time.
+A record over ``max_record_bytes`` is refused with 422 / 42206, as on the v2 door: 413 is
+kept for a request body over ``max_request_bytes``.
 """
 
 from __future__ import annotations
@@ -16,27 +18,28 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic_core import ErrorDetails
 
 from pinpipe.errors import IngestError, PinpipeError
-from pinpipe.ingest.core import Request, Response, Route, read_body
-from pinpipe.ingest.errors import from_log_error
+from pinpipe.ingest import models
+from pinpipe.ingest.core import Request, Response, Route, json_response, read_body
+from pinpipe.ingest.errors import from_log_error, invalid
 from pinpipe.log.base import Position, ProduceRecord
 
 if TYPE_CHECKING:
-    from pinpipe.ingest.app import IngestContext
+    from pinpipe.ingest.context import IngestContext
 
 CLUSTER_ID = "pinpipe"
 """The one cluster this server is, as v3 paths name it."""
-_TYPES = ("BINARY", "JSON", "STRING")
 
 
 def routes(ctx: IngestContext) -> list[Route]:
     async def clusters(request: Request) -> Response:
-        return _json({"kind": "KafkaClusterList", "data": [_cluster(request)]})
+        return json_response({"kind": "KafkaClusterList", "data": [_CLUSTER]})
 
     async def cluster(request: Request) -> Response:
         _check_cluster(request)
-        return _json(_cluster(request))
+        return json_response(_CLUSTER)
 
     async def topics(request: Request) -> Response:
         _check_cluster(request)
@@ -49,10 +52,10 @@ def routes(ctx: IngestContext) -> list[Route]:
                 "replication_factor": 1,
                 "is_internal": False,
             }
-            for t in ctx.log.topics()
+            for t in await ctx.topics()
             if request.principal.may_use(t.name)
         ]
-        return _json({"kind": "KafkaTopicList", "data": data})
+        return json_response({"kind": "KafkaTopicList", "data": data})
 
     async def produce(request: Request) -> Response:
         _check_cluster(request)
@@ -70,7 +73,7 @@ def routes(ctx: IngestContext) -> list[Route]:
             record = _record(docs[0], ctx)
             ctx.require_records(request, 1)
             (position,) = await ctx.produce(request, topic, [record])
-            return _json(_report(topic, position, docs[0], record))
+            return json_response(_report(topic, position, docs[0], record))
         return Response(200, b"".join([r async for r in _reports(ctx, request, topic, docs)]))
 
     def route(method: str, path: str, handler: Any, summary: str, streaming: bool = False) -> Route:
@@ -90,12 +93,7 @@ def routes(ctx: IngestContext) -> list[Route]:
     ]
 
 
-def _json(content: Any) -> Response:
-    return Response(200, orjson.dumps(content), "application/json")
-
-
-def _cluster(request: Request) -> dict[str, Any]:
-    return {"kind": "KafkaCluster", "cluster_id": CLUSTER_ID}
+_CLUSTER = {"kind": "KafkaCluster", "cluster_id": CLUSTER_ID}
 
 
 def _check_cluster(request: Request) -> None:
@@ -157,18 +155,26 @@ def _parse(raw: bytes) -> Any:
         raise IngestError(400, 400, f"malformed JSON in the request body: {exc}") from exc
 
 
-def _data(part: Any, where: str) -> bytes | None:
-    if part is None:
-        return None
-    if not isinstance(part, dict):
-        raise IngestError(422, 422, f'\'{where}\' must be an object like {{"type": "JSON", ...}}')
-    kind = str(part.get("type", "JSON")).upper()
-    if kind not in _TYPES:
+def _record(doc: Any, ctx: IngestContext) -> ProduceRecord:
+    record = models.validate(models.V3_RECORD, doc, _explain)
+    key = _payload(record.get("key"), "key")
+    value = _payload(record.get("value"), "value")
+    size = len(key or b"") + len(value or b"")
+    if size > ctx.settings.max_record_bytes:
         raise IngestError(
             422,
             42206,
-            f"{where}.type {kind[:30]} needs a schema registry; use BINARY, JSON or STRING",
+            f"the record is {size} bytes (key + value), over the limit of "
+            f"{ctx.settings.max_record_bytes} bytes",
         )
+    return ProduceRecord(value, key, record.get("partition_id"))
+
+
+def _payload(part: models.V3Data | None, where: str) -> bytes | None:
+    """The bytes to store for ``key`` or ``value``, by its ``type``."""
+    if part is None:
+        return None
+    kind = part.get("type", "JSON")
     data = part.get("data")
     if data is None:
         return None
@@ -184,24 +190,19 @@ def _data(part: Any, where: str) -> bytes | None:
         raise IngestError(422, 42206, f"{where}.data is not valid base64") from exc
 
 
-def _record(doc: Any, ctx: IngestContext) -> ProduceRecord:
-    if not isinstance(doc, dict):
-        raise IngestError(422, 422, "a record must be a JSON object")
-    key = _data(doc.get("key"), "key")
-    value = _data(doc.get("value"), "value")
-    partition = doc.get("partition_id")
-    if partition is not None and (
-        isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < 2**31
-    ):
-        raise IngestError(422, 422, "partition_id must be an integer >= 0")
-    size = len(key or b"") + len(value or b"")
-    if size > ctx.settings.max_record_bytes:
-        raise IngestError(
-            413,
-            413,
-            f"the record is {size} bytes, over the limit of {ctx.settings.max_record_bytes}",
-        )
-    return ProduceRecord(value, key, partition)
+def _explain(error: ErrorDetails) -> IngestError:
+    """The v3 answer to the first thing wrong with a record."""
+    loc = error["loc"]
+    if not loc:
+        return invalid("a record must be a JSON object")
+    if loc[0] == "partition_id":
+        return invalid("partition_id must be an integer >= 0")
+    if len(loc) == 1:
+        return invalid(f'\'{loc[0]}\' must be an object like {{"type": "JSON", ...}}')
+    shown = str(error["input"])[:30]
+    return IngestError(
+        422, 42206, f"{loc[0]}.type {shown} needs a schema registry; use BINARY, JSON or STRING"
+    )
 
 
 def _report(

@@ -1,4 +1,4 @@
-"""What both Kinesis doors share: names, limits, shards, sequence numbers and iterators.
+"""Kinesis' vocabulary for both doors: names, shards, sequence numbers, iterators, errors.
 
 A stream is a log topic and its shards are the topic's partitions. As in Kinesis, a record's
 shard is chosen by the MD5 of its partition key (or its ``ExplicitHashKey``) falling into the
@@ -15,29 +15,22 @@ import base64
 import hashlib
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
+from pydantic_core import ErrorDetails
 
-from pinpipe.errors import UnknownTopicError
 from pinpipe.ingest.errors import KinesisError
-from pinpipe.log.base import Position, ProduceRecord, TopicInfo
+from pinpipe.ingest.models import HASH_SPACE, MAX_PARTITION_KEY_CHARS, MAX_PUT_RECORDS
+from pinpipe.log.base import Position, TopicInfo
 
-if TYPE_CHECKING:
-    from pinpipe.ingest.app import IngestContext
-    from pinpipe.ingest.core import Request
-
-MAX_PUT_RECORDS = 500
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
-MAX_PARTITION_KEY_CHARS = 256
 MAX_GET_RECORDS = 10_000
 MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
 ITERATOR_TTL_MS = 5 * 60 * 1000
-HASH_SPACE = 1 << 128
 ACCOUNT = "000000000000"
 _STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
 _ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]*:\d*:stream/([a-zA-Z0-9_.-]{1,128})$")
-_HASH_KEY = re.compile(r"^(0|[1-9]\d{0,38})$")
 
 
 def sequence_number(partition: int, offset: int) -> str:
@@ -115,54 +108,6 @@ def stream_arn(name: str, region: str) -> str:
     return f"arn:aws:kinesis:{region}:{ACCOUNT}:stream/{name}"
 
 
-def partition_key(raw: Any, where: str) -> str:
-    if not isinstance(raw, str) or not 1 <= len(raw) <= MAX_PARTITION_KEY_CHARS:
-        shown = "null" if raw is None else repr(raw)[:80]
-        raise validation(
-            f"Value {shown} at '{where}' failed to satisfy constraint: Member must have length "
-            f"between 1 and {MAX_PARTITION_KEY_CHARS}"
-        )
-    return raw
-
-
-def explicit_hash_key(raw: Any, where: str) -> int | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or not _HASH_KEY.match(raw) or int(raw) >= HASH_SPACE:
-        raise KinesisError(
-            400,
-            "InvalidArgumentException",
-            f"Invalid ExplicitHashKey at '{where}'. ExplicitHashKey must be in the range: "
-            f"[0, 2^128-1]. Specified value was {str(raw)[:60]}",
-        )
-    return int(raw)
-
-
-def make_record(
-    value: bytes, key: str, hash_key: int | None, shards: int, where: str, limit: int
-) -> ProduceRecord:
-    """A record for shard ``shard_for(hash)``; ValidationException past the size limit."""
-    encoded = key.encode()
-    if len(value) + len(encoded) > limit:
-        raise validation(
-            f"Value at '{where}' failed to satisfy constraint: Member must have length less "
-            f"than or equal to {limit} (data + partition key is {len(value) + len(encoded)} "
-            "bytes)"
-        )
-    shard = shard_for(key_hash(key) if hash_key is None else hash_key, shards)
-    return ProduceRecord(value=value, key=encoded, partition=shard)
-
-
-def check_put_records_size(total: int) -> None:
-    """PutRecords' limit on the whole request (data plus partition keys)."""
-    if total > MAX_PUT_RECORDS_BYTES:
-        raise KinesisError(
-            400,
-            "InvalidArgumentException",
-            f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit",
-        )
-
-
 def result(position: Position) -> dict[str, str]:
     return {
         "SequenceNumber": sequence_number(position.partition, position.offset),
@@ -170,16 +115,11 @@ def result(position: Position) -> dict[str, str]:
     }
 
 
-async def stream_for_write(ctx: IngestContext, request: Request, name: str, create: bool) -> int:
-    """The stream's shard count; creates it when ``create`` (the API Gateway door)."""
-    ctx.topic(request, name)
-    try:
-        return ctx.log.describe(name).partitions
-    except UnknownTopicError as exc:
-        if not create:
-            raise not_found(name) from exc
-    info = await ctx.committer.call(ctx.log.create_topic, name, None)
-    return info.partitions
+# -- errors, worded as Kinesis words them --------------------------------------------------------
+
+
+def validation(message: str) -> KinesisError:
+    return KinesisError(400, "ValidationException", f"1 validation error detected: {message}")
 
 
 def not_found(name: str) -> KinesisError:
@@ -190,8 +130,81 @@ def not_found(name: str) -> KinesisError:
     )
 
 
-def validation(message: str) -> KinesisError:
-    return KinesisError(400, "ValidationException", f"1 validation error detected: {message}")
+def partition_key_error(raw: Any, where: str) -> KinesisError:
+    shown = "null" if raw is None else repr(raw)[:80]
+    return validation(
+        f"Value {shown} at '{where}' failed to satisfy constraint: Member must have length "
+        f"between 1 and {MAX_PARTITION_KEY_CHARS}"
+    )
+
+
+def explicit_hash_key_error(raw: Any, where: str) -> KinesisError:
+    return KinesisError(
+        400,
+        "InvalidArgumentException",
+        f"Invalid ExplicitHashKey at '{where}'. ExplicitHashKey must be in the range: "
+        f"[0, 2^128-1]. Specified value was {str(raw)[:60]}",
+    )
+
+
+def null_error(where: str) -> KinesisError:
+    return validation(
+        f"Value null at '{where}' failed to satisfy constraint: Member must not be null"
+    )
+
+
+def records_count_error() -> KinesisError:
+    return validation(
+        "Value at 'records' failed to satisfy constraint: Member must have length between "
+        f"1 and {MAX_PUT_RECORDS}"
+    )
+
+
+def record_size_error(where: str, size: int, limit: int) -> KinesisError:
+    return validation(
+        f"Value at '{where}' failed to satisfy constraint: Member must have length less "
+        f"than or equal to {limit} (data + partition key is {size} bytes)"
+    )
+
+
+def put_records_size_error() -> KinesisError:
+    """PutRecords' limit on the whole request (data plus partition keys)."""
+    return KinesisError(
+        400,
+        "InvalidArgumentException",
+        f"Records size exceeds {MAX_PUT_RECORDS_BYTES // (1024 * 1024)} MB limit",
+    )
+
+
+def explain(error: ErrorDetails, *, native: bool) -> KinesisError:
+    """A put body's first validation error as Kinesis words it (``where`` as AWS names it).
+
+    The doors differ only for an entry that is not an object: the native protocol cannot
+    deserialize it, while API Gateway's template hands it on to a failing validation.
+    """
+    loc, given = error["loc"], error["input"]
+    if not loc:
+        return KinesisError(400, "SerializationException", "the request body must be a JSON object")
+    if str(loc[0]).lower() == "records":
+        if len(loc) == 1:
+            return records_count_error()
+        where = f"records.{int(loc[1]) + 1}.member"
+        if len(loc) == 2:
+            if native:
+                return KinesisError(400, "SerializationException", f"'{where}' must be an object")
+            return validation(f"Value at '{where}' failed to satisfy constraint: an object")
+        where, field = f"{where}.", str(loc[2])
+    else:
+        where, field = "", str(loc[0])
+    if error["type"] == "missing":
+        given = None
+    if field.lower() == "data":
+        if error["type"] == "base64":
+            return KinesisError(400, "SerializationException", f"'{where}data' is not valid base64")
+        return null_error(f"{where}data")
+    if field == "ExplicitHashKey":
+        return explicit_hash_key_error(given, f"{where}explicitHashKey")
+    return partition_key_error(given, f"{where}partitionKey")
 
 
 # -- shard iterators ---------------------------------------------------------------------------

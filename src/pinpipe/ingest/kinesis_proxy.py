@@ -1,31 +1,35 @@
 """The API Gateway "Kinesis proxy" routes of the AWS tutorial, stream name = topic.
 
-The path names the stream (a body ``StreamName`` is ignored, as in the tutorial template).
-The stored value is what the tutorial's VTL template sends to Kinesis: for PutRecord the
-compact JSON text of ``Data`` (a JSON string keeps its quotes); for PutRecords the element's
-``data`` itself when it is a string (``$util.base64Encode($elem.data)``), else its compact JSON.
-Unknown streams are created on first write when ``ingest.auto_create_topics`` is on.
-Kinesis errors keep their 4xx/5xx status here (API Gateway would say 200; see ``errors``).
+Each route does what the tutorial's mapping template does: it builds the Kinesis request
+from the path and body and calls the operation (``kinesis_actions``), as API Gateway calls
+Kinesis. The path names the stream (a body ``StreamName`` is ignored, as in the template).
+The stored value is what the template sends to Kinesis: for PutRecord the compact JSON text
+of ``Data`` (a JSON string keeps its quotes); for PutRecords the element's ``data`` itself
+when it is a string (``$util.base64Encode($elem.data)``), else its compact JSON. Unknown
+streams are created on first write when ``ingest.auto_create_topics`` is on. Kinesis errors
+keep their 4xx/5xx status here (API Gateway would say 200; see ``errors``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from pinpipe.ingest import kinesis as k
-from pinpipe.ingest import kinesis_native as native
-from pinpipe.ingest.core import Request, Response, Route
+from pinpipe.ingest import kinesis_actions as actions
+from pinpipe.ingest import models
+from pinpipe.ingest.core import Request, Response, Route, json_response
 from pinpipe.ingest.errors import KinesisError
 
 if TYPE_CHECKING:
-    from pinpipe.ingest.app import IngestContext
+    from pinpipe.ingest.context import IngestContext
 
-# Re-exported for callers of the first version of this module.
-sequence_number = k.sequence_number
-parse_sequence_number = k.parse_sequence_number
-shard_id = k.shard_id
+CREATE_SHARDS = 5
+"""Shards of ``POST /streams/{s}`` without ``ShardCount``: the tutorial's template says 5."""
+
+_explain = partial(k.explain, native=False)
 
 
 def routes(ctx: IngestContext) -> list[Route]:
@@ -34,67 +38,39 @@ def routes(ctx: IngestContext) -> list[Route]:
 
     async def put_record(request: Request) -> Response:
         stream = k.check_stream_name(request.params["stream"])
-        doc = _body(request)
-        if doc.get("Data") is None:
-            raise k.validation(
-                "Value null at 'data' failed to satisfy constraint: Member must not be null"
-            )
-        key = k.partition_key(doc.get("PartitionKey"), "partitionKey")
-        shards = await k.stream_for_write(ctx, request, stream, create)
-        value = orjson.dumps(doc["Data"])
-        record = k.make_record(value, key, None, shards, "data", ctx.settings.max_record_bytes)
-        ctx.require_records(request, 1)
-        (position,) = await ctx.produce(request, stream, [record])
-        return _ok(k.result(position))
+        body = models.validate(models.PROXY_PUT_RECORD, _body(request), _explain)
+        entry = actions.Entry(orjson.dumps(body["Data"]), body["PartitionKey"])
+        return json_response(await actions.put_record(ctx, request, stream, entry, create=create))
 
     async def put_records(request: Request) -> Response:
         stream = k.check_stream_name(request.params["stream"])
-        doc = _body(request)
-        items = doc.get("records", doc.get("Records"))
-        if not isinstance(items, list) or not 1 <= len(items) <= k.MAX_PUT_RECORDS:
-            raise k.validation(
-                "Value at 'records' failed to satisfy constraint: Member must have length "
-                f"between 1 and {k.MAX_PUT_RECORDS}"
-            )
-        shards = await k.stream_for_write(ctx, request, stream, create)
-        records = []
-        total = 0
-        for i, item in enumerate(items):
-            where = f"records.{i + 1}.member"
-            if not isinstance(item, dict):
-                raise k.validation(f"Value at '{where}' failed to satisfy constraint: an object")
-            data = item.get("data", item.get("Data"))
-            if data is None:
-                raise k.validation(
-                    f"Value null at '{where}.data' failed to satisfy constraint: "
-                    "Member must not be null"
-                )
-            value = data.encode() if isinstance(data, str) else orjson.dumps(data)
-            key = k.partition_key(
-                item.get("partition-key", item.get("PartitionKey")), f"{where}.partitionKey"
-            )
-            limit = ctx.settings.max_record_bytes
-            records.append(k.make_record(value, key, None, shards, f"{where}.data", limit))
-            total += len(value) + len(key.encode())
-        k.check_put_records_size(total)
-        return _ok(await native.put_with_throttling(ctx, request, stream, records))
+        body = models.validate(models.PROXY_PUT_RECORDS, _body(request), _explain)
+        entries = [
+            actions.Entry(_template_data(item["data"]), item["partition_key"])
+            for item in body["records"]
+        ]
+        return json_response(
+            await actions.put_records(ctx, request, stream, entries, create=create)
+        )
 
     async def list_streams(request: Request) -> Response:
-        return _ok(await native.list_streams(ctx, request, {}))
+        return json_response(await actions.list_streams(ctx, request, {}))
 
     async def create_stream(request: Request) -> Response:
         doc = _body(request) if request.body.strip() else {}
-        shards = doc.get("ShardCount", 5)  # the tutorial's template hard-codes 5
-        spec = {"StreamName": request.params["stream"], "ShardCount": shards}
-        return _ok(await native.create_stream(ctx, request, spec))
+        spec = {
+            "StreamName": request.params["stream"],
+            "ShardCount": doc.get("ShardCount", CREATE_SHARDS),
+        }
+        return json_response(await actions.create_stream(ctx, request, spec))
 
     async def describe_stream(request: Request) -> Response:
         spec = {"StreamName": k.check_stream_name(request.params["stream"])}
-        return _ok(await native.describe_stream(ctx, request, spec))
+        return json_response(await actions.describe_stream(ctx, request, spec))
 
     async def delete_stream(request: Request) -> Response:
         spec = {"StreamName": k.check_stream_name(request.params["stream"])}
-        return _ok(await native.delete_stream(ctx, request, spec))
+        return json_response(await actions.delete_stream(ctx, request, spec))
 
     async def shard_iterator(request: Request) -> Response:
         spec = {
@@ -102,11 +78,11 @@ def routes(ctx: IngestContext) -> list[Route]:
             "ShardId": request.query.get("shard-id", ""),
             "ShardIteratorType": "TRIM_HORIZON",  # hard-coded in the tutorial's template
         }
-        return _ok(await native.get_shard_iterator(ctx, request, spec))
+        return json_response(await actions.get_shard_iterator(ctx, request, spec))
 
     async def get_records(request: Request) -> Response:
         spec = {"ShardIterator": request.headers.get("shard-iterator", "")}
-        return _ok(await native.get_records(ctx, request, spec))
+        return json_response(await actions.get_records(ctx, request, spec))
 
     def route(method: str, path: str, handler: Any, summary: str) -> Route:
         return Route(method, path, handler, "kinesis", summary=summary)
@@ -125,12 +101,13 @@ def routes(ctx: IngestContext) -> list[Route]:
     ]
 
 
+def _template_data(data: Any) -> bytes:
+    """A PutRecords element's bytes: a string as is, anything else as its compact JSON."""
+    return data.encode() if isinstance(data, str) else orjson.dumps(data)
+
+
 def _body(request: Request) -> dict[str, Any]:
     doc = request.json(status=400, code="SerializationException")
     if not isinstance(doc, dict):
         raise KinesisError(400, "SerializationException", "the request body must be a JSON object")
     return doc
-
-
-def _ok(body: dict[str, Any]) -> Response:
-    return Response(200, orjson.dumps(body), "application/json")

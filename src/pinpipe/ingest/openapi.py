@@ -1,14 +1,21 @@
-"""The OpenAPI 3.1 document of the ingest API, built from the route table plus body schemas.
+"""The OpenAPI 3.1 document of the ingest API, built from the route table and the models.
 
-Built from the routes so that it cannot list a path the server lacks; the schemas describe
-what each door accepts, which also drives the property-based fuzz test (schemathesis).
+Built from the routes so that it cannot list a path the server lacks, and the produce bodies'
+schemas come from the same models that validate them (``models``), so the document says
+what the server accepts; it also drives the property-based fuzz test (schemathesis).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
+
+from pinpipe.ingest import models
 from pinpipe.ingest.core import AMZ_JSON, KAFKA_V2, Route
+from pinpipe.ingest.kafka_rest import BINARY_FORMAT, JSON_FORMAT
+
+_REF = "#/components/schemas/{model}"
 
 _ERROR_KAFKA = {
     "type": "object",
@@ -19,63 +26,6 @@ _ERROR_AWS = {
     "type": "object",
     "required": ["__type", "message"],
     "properties": {"__type": {"type": "string"}, "message": {"type": "string"}},
-}
-_ANY: dict[str, Any] = {}
-_V2_RECORD = {
-    "type": "object",
-    "properties": {
-        "key": _ANY,
-        "value": _ANY,
-        "partition": {"type": "integer", "minimum": 0},
-    },
-}
-_V2_PRODUCE = {
-    "type": "object",
-    "required": ["records"],
-    "properties": {
-        "records": {"type": "array", "minItems": 1, "items": _V2_RECORD},
-        "key_schema": {"type": "string"},
-        "value_schema": {"type": "string"},
-    },
-}
-_V3_DATA = {
-    "type": "object",
-    "properties": {"type": {"enum": ["JSON", "BINARY", "STRING"]}, "data": _ANY},
-}
-_V3_RECORD = {
-    "type": "object",
-    "properties": {
-        "partition_id": {"type": "integer", "minimum": 0},
-        "key": _V3_DATA,
-        "value": _V3_DATA,
-        "headers": {"type": "array"},
-        "timestamp": {"type": "string"},
-    },
-}
-_PUT_RECORD = {
-    "type": "object",
-    "required": ["Data", "PartitionKey"],
-    "properties": {
-        "StreamName": {"type": "string"},
-        "Data": _ANY,
-        "PartitionKey": {"type": "string", "minLength": 1, "maxLength": 256},
-    },
-}
-_PUT_RECORDS = {
-    "type": "object",
-    "required": ["records"],
-    "properties": {
-        "records": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 500,
-            "items": {
-                "type": "object",
-                "required": ["data", "partition-key"],
-                "properties": {"data": _ANY, "partition-key": {"type": "string"}},
-            },
-        }
-    },
 }
 _CONSUMER = {
     "type": "object",
@@ -118,14 +68,12 @@ _OFFSETS = {
         }
     },
 }
-_KINESIS_NATIVE = {
+_KINESIS_CONTROL = {
     "type": "object",
+    "description": "The other operations: CreateStream, DescribeStream, GetRecords, ...",
     "properties": {
         "StreamName": {"type": "string"},
         "ShardCount": {"type": "integer"},
-        "Data": {"type": "string", "contentEncoding": "base64"},
-        "PartitionKey": {"type": "string"},
-        "Records": {"type": "array"},
         "ShardId": {"type": "string"},
         "ShardIteratorType": {"type": "string"},
         "ShardIterator": {"type": "string"},
@@ -133,31 +81,55 @@ _KINESIS_NATIVE = {
     },
 }
 
-_BODIES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
-    ("POST", "/topics/{topic}"): ("application/vnd.kafka.json.v2+json", _V2_PRODUCE),
-    ("POST", "/topics/{topic}/partitions/{partition}"): (
-        "application/vnd.kafka.json.v2+json",
-        _V2_PRODUCE,
-    ),
-    ("POST", "/v3/clusters/{cluster_id}/topics/{topic}/records"): ("application/json", _V3_RECORD),
-    ("PUT", "/streams/{stream}/record"): ("application/json", _PUT_RECORD),
-    ("PUT", "/streams/{stream}/records"): ("application/json", _PUT_RECORDS),
-    ("POST", "/consumers/{group}"): (KAFKA_V2, _CONSUMER),
-    ("POST", "/consumers/{group}/instances/{instance}/subscription"): (KAFKA_V2, _TOPICS),
-    ("POST", "/consumers/{group}/instances/{instance}/assignments"): (KAFKA_V2, _PARTITIONS),
-    ("POST", "/consumers/{group}/instances/{instance}/positions"): (KAFKA_V2, _OFFSETS),
-    ("POST", "/consumers/{group}/instances/{instance}/positions/beginning"): (
-        KAFKA_V2,
-        _PARTITIONS,
-    ),
-    ("POST", "/consumers/{group}/instances/{instance}/positions/end"): (KAFKA_V2, _PARTITIONS),
-    ("POST", "/consumers/{group}/instances/{instance}/offsets"): (KAFKA_V2, _OFFSETS),
-    ("POST", "/"): (AMZ_JSON, _KINESIS_NATIVE),
+_Schema = TypeAdapter[Any] | dict[str, Any]
+_BODIES: dict[tuple[str, str], dict[str, _Schema]] = {
+    ("POST", "/topics/{topic}"): {JSON_FORMAT: models.V2_JSON, BINARY_FORMAT: models.V2_BINARY},
+    ("POST", "/topics/{topic}/partitions/{partition}"): {
+        JSON_FORMAT: models.V2_JSON,
+        BINARY_FORMAT: models.V2_BINARY,
+    },
+    ("POST", "/v3/clusters/{cluster_id}/topics/{topic}/records"): {
+        "application/json": models.V3_RECORD
+    },
+    ("PUT", "/streams/{stream}/record"): {"application/json": models.PROXY_PUT_RECORD},
+    ("PUT", "/streams/{stream}/records"): {"application/json": models.PROXY_PUT_RECORDS},
+    ("POST", "/consumers/{group}"): {KAFKA_V2: _CONSUMER},
+    ("POST", "/consumers/{group}/instances/{instance}/subscription"): {KAFKA_V2: _TOPICS},
+    ("POST", "/consumers/{group}/instances/{instance}/assignments"): {KAFKA_V2: _PARTITIONS},
+    ("POST", "/consumers/{group}/instances/{instance}/positions"): {KAFKA_V2: _OFFSETS},
+    ("POST", "/consumers/{group}/instances/{instance}/positions/beginning"): {
+        KAFKA_V2: _PARTITIONS
+    },
+    ("POST", "/consumers/{group}/instances/{instance}/positions/end"): {KAFKA_V2: _PARTITIONS},
+    ("POST", "/consumers/{group}/instances/{instance}/offsets"): {KAFKA_V2: _OFFSETS},
 }
+_NATIVE_BODIES = (models.PUT_RECORD, models.PUT_RECORDS)
+
+
+class _Components:
+    """Collects the models' schemas under ``components/schemas`` and refers to them."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {}
+
+    def ref(self, schema: _Schema) -> dict[str, Any]:
+        if isinstance(schema, dict):
+            return schema
+        found = schema.json_schema(ref_template=_REF)
+        self.schemas.update(found.pop("$defs", {}))
+        name = found["title"]
+        self.schemas[name] = found
+        return {"$ref": _REF.format(model=name)}
 
 
 def document(routes: list[Route]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    components = _Components()
+    bodies = {
+        key: {m: components.ref(s) for m, s in media.items()} for key, media in _BODIES.items()
+    }
+    native = [components.ref(adapter) for adapter in _NATIVE_BODIES]
+    bodies[("POST", "/")] = {AMZ_JSON: {"anyOf": [*native, _KINESIS_CONTROL]}}
     for route in routes:
         operation: dict[str, Any] = {
             "summary": route.summary,
@@ -179,10 +151,10 @@ def document(routes: list[Route]) -> dict[str, Any]:
             )
         if params:
             operation["parameters"] = params
-        body = _BODIES.get((route.method, route.template))
+        body = bodies.get((route.method, route.template))
         if body is not None:
-            media, schema = body
-            operation["requestBody"] = {"required": True, "content": {media: {"schema": schema}}}
+            content = {media: {"schema": schema} for media, schema in body.items()}
+            operation["requestBody"] = {"required": True, "content": content}
         if not route.public:
             operation["security"] = [{"apiKey": []}, {"bearer": []}]
         paths.setdefault(route.template, {})[route.method.lower()] = operation
@@ -196,10 +168,11 @@ def document(routes: list[Route]) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
+            "schemas": components.schemas,
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
                 "bearer": {"type": "http", "scheme": "bearer"},
-            }
+            },
         },
     }
 

@@ -16,7 +16,8 @@ from pinpipe.ingest import openapi
 from pinpipe.ingest.core import Request, Response, Route, json_response
 
 if TYPE_CHECKING:
-    from pinpipe.ingest.app import IngestApp, IngestContext
+    from pinpipe.ingest.app import IngestApp
+    from pinpipe.ingest.context import IngestContext
 
 _DOCS = b"""<!doctype html>
 <html><head><meta charset="utf-8"><title>pinpipe ingest API</title>
@@ -56,7 +57,7 @@ def routes(ctx: IngestContext, app: IngestApp) -> list[Route]:
             response.headers.append((b"retry-after", b"1"))
             return response
         try:
-            await asyncio.wait_for(asyncio.to_thread(ctx.log.topics), timeout=5)
+            await asyncio.wait_for(ctx.topics(), timeout=5)
         except Exception:  # any failure means "not ready"; the reason goes to the server log
             ctx.metrics.reject("log_unreachable")
             return json_response({"status": "log unreachable"}, 503)

@@ -92,6 +92,13 @@ class Log(ABC):
     def describe(self, topic: str) -> TopicInfo:
         """One topic; raises ``UnknownTopicError``."""
 
+    def known_topic(self, topic: str) -> TopicInfo | None:
+        """``describe`` from memory only, never blocking: None when the log would have to ask.
+
+        Lets async callers skip a thread hop for topics the handle has already seen.
+        """
+        return None
+
     @abstractmethod
     def produce(self, topic: str, records: Sequence[ProduceRecord]) -> list[Position]:
         """Append ``records`` durably (creating the topic if needed), in order per partition."""

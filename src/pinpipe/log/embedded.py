@@ -134,6 +134,10 @@ class EmbeddedLog(Log):
         meta = self._known(topic)
         return TopicInfo(meta.name, meta.partitions)
 
+    def known_topic(self, topic: str) -> TopicInfo | None:
+        meta = self._topics.get(topic)
+        return None if meta is None else TopicInfo(meta.name, meta.partitions)
+
     # -- produce ----------------------------------------------------------------------------
 
     def produce(self, topic: str, records: Sequence[ProduceRecord]) -> list[Position]:

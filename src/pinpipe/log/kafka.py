@@ -92,7 +92,14 @@ class _Delivery:
 
 
 class KafkaLog(Log):
-    """``Log`` over Apache Kafka; one instance per thread of work, like the embedded log."""
+    """``Log`` over Apache Kafka; one instance may be shared by several threads.
+
+    librdkafka's producer and admin client are thread-safe; the reader and the group
+    consumers (and the reader's buffers) are only touched under ``_lock``, so concurrent
+    reads queue up behind each other rather than interleave. The ingest app relies on this:
+    its writer thread appends while its log-call threads read through the same instance.
+    Separate jobs still do better with an instance each, as then their reads do not queue.
+    """
 
     def __init__(self, settings: LogSettings) -> None:
         self.settings = settings
@@ -165,6 +172,10 @@ class KafkaLog(Log):
 
     def describe(self, topic: str) -> TopicInfo:
         return TopicInfo(topic, self._partition_count(topic))
+
+    def known_topic(self, topic: str) -> TopicInfo | None:
+        count = self._partitions.get(topic)
+        return None if count is None else TopicInfo(topic, count)
 
     def _metadata(self) -> dict[str, int]:
         """Every topic's partition count, fresh from the brokers (and cached for lookups)."""
@@ -269,7 +280,9 @@ class KafkaLog(Log):
         if self._closed:
             raise LogError("the log is closed")
         if self._producer is None:
-            self._producer = Producer(kafka_config.producer_config(self.settings))
+            with self._lock:  # two threads' first appends must not make two producers
+                if self._producer is None:
+                    self._producer = Producer(kafka_config.producer_config(self.settings))
         return self._producer
 
     # -- consume ----------------------------------------------------------------------------
@@ -469,11 +482,12 @@ class KafkaLog(Log):
         if self._producer is not None:
             self._producer.flush(DELIVERY_TIMEOUT_S)
             self._producer = None  # librdkafka's handle is destroyed with the last reference
-        for consumer in [self._reader, *self._groups.values()]:
-            if consumer is not None:
-                consumer.close()
-        self._reader = None
-        self._groups.clear()
+        with self._lock:
+            for consumer in [self._reader, *self._groups.values()]:
+                if consumer is not None:
+                    consumer.close()
+            self._reader = None
+            self._groups.clear()
 
     def __repr__(self) -> str:
         return f"KafkaLog({self.settings.bootstrap_servers!r})"
