@@ -1,4 +1,8 @@
-"""A real ingest server on a free loopback port, run in a thread like ``pinpipe up`` does."""
+"""The ingest app over a test log: in process (``client``), or a real server in a thread.
+
+``log`` is the root fixture (the embedded log of the test's home); tests that need other
+settings build their own client with ``app_client``.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
+from pinpipe.ingest.app import create_app
 from pinpipe.ingest.server import serve
+from pinpipe.log.base import Log
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.settings import load_settings
+from pinpipe.settings import IngestSettings, load_settings
 
 Running = tuple[str, EmbeddedLog]
+
+
+def app_client(log: Log, **settings: Any) -> TestClient:
+    """A test client of the ingest app over ``log`` with ``IngestSettings(**settings)``."""
+    return TestClient(create_app(log, IngestSettings(**settings)), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client(log: EmbeddedLog) -> Iterator[TestClient]:
+    """The app with default settings over the test's log."""
+    with app_client(log) as client_:
+        yield client_
 
 
 @contextmanager

@@ -7,7 +7,6 @@ import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -23,7 +22,7 @@ from pinpipe.ingest.server import serve
 from pinpipe.log.base import TopicInfo
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import IngestSettings, Settings
-from tests.ingest.conftest import running_server
+from tests.ingest.conftest import app_client, running_server
 
 KAFKA_JSON = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 KAFKA_BINARY = {"Content-Type": "application/vnd.kafka.binary.v2+json"}
@@ -37,22 +36,6 @@ ROW = {
     "lat": -89.9787,
     "timestamp": "2020-08-28 03:52:47",
 }
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[EmbeddedLog]:
-    with EmbeddedLog(tmp_path / "log.db", default_partitions=1, fsync=False) as log_:
-        yield log_
-
-
-def _client(log: EmbeddedLog, **settings: Any) -> TestClient:
-    return TestClient(create_app(log, IngestSettings(**settings)), raise_server_exceptions=False)
-
-
-@pytest.fixture
-def client(log: EmbeddedLog) -> Iterator[TestClient]:
-    with _client(log) as client_:
-        yield client_
 
 
 def _error(response: httpx.Response, status: int, code: int | str) -> str:
@@ -145,7 +128,7 @@ def test_invalid_topic_name(client: TestClient, log: EmbeddedLog) -> None:
 
 
 def test_record_over_the_size_limit_rejects_the_request(log: EmbeddedLog) -> None:
-    with _client(log, max_record_bytes=100) as client:
+    with app_client(log, max_record_bytes=100) as client:
         body = {"records": [{"value": "small"}, {"value": "x" * 200}]}
         message = _error(client.post("/topics/t", json=body, headers=KAFKA_JSON), 422, 42206)
         assert "records[1]" in message
@@ -153,7 +136,7 @@ def test_record_over_the_size_limit_rejects_the_request(log: EmbeddedLog) -> Non
 
 
 def test_request_over_the_size_limit(log: EmbeddedLog) -> None:
-    with _client(log, max_request_bytes=1000) as client:
+    with app_client(log, max_request_bytes=1000) as client:
         body = json.dumps({"records": [{"value": "x" * 2000}]})
         _error(client.post("/topics/t", content=body, headers=KAFKA_JSON), 413, 413)
 
@@ -216,7 +199,7 @@ def test_bad_put_record(client: TestClient, body: bytes, error_type: str, words:
 
 
 def test_put_record_limits(log: EmbeddedLog) -> None:
-    with _client(log, max_record_bytes=50) as client:
+    with app_client(log, max_record_bytes=50) as client:
         response = client.put("/streams/s/record", json={"Data": "x" * 60, "PartitionKey": "p"})
         assert "length less than or equal to 50" in _error(response, 400, "ValidationException")
         bad_stream = client.put("/streams/a%20b/record", json={"Data": 1, "PartitionKey": "p"})
@@ -251,7 +234,7 @@ def test_put_records(client: TestClient, log: EmbeddedLog) -> None:
 
 
 def test_api_keys(log: EmbeddedLog) -> None:
-    with _client(log, api_keys=(hash_key("s3cret"), hash_key("other"))) as client:
+    with app_client(log, api_keys=(hash_key("s3cret"), hash_key("other"))) as client:
         body = {"records": [{"value": 1}]}
         assert client.get("/healthz").json() == {"status": "ok"}
         _error(client.post("/topics/t", json=body, headers=KAFKA_JSON), 401, 40101)
@@ -272,7 +255,7 @@ def test_unexpected_errors_are_json_without_internals(
         raise RuntimeError("secret internals at /etc/passwd")
 
     log.topics = broken  # type: ignore[method-assign]
-    with _client(log) as client:
+    with app_client(log) as client:
         response = client.get("/topics")
     message = _error(response, 500, 500)
     assert "secret" not in response.text and "internal server error" in message
@@ -280,7 +263,7 @@ def test_unexpected_errors_are_json_without_internals(
 
 
 def test_log_failure_maps_to_500_50003(log: EmbeddedLog) -> None:
-    with _client(log) as client:
+    with app_client(log) as client:
         log.close()
         response = client.post("/topics/t", json={"records": [{"value": 1}]}, headers=KAFKA_JSON)
     assert "closed" in _error(response, 500, 50003)

@@ -5,33 +5,18 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from starlette.testclient import TestClient
 
-from pinpipe.ingest.app import create_app
 from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.settings import IngestSettings
+from tests.ingest.conftest import app_client
 
 V2 = {"Content-Type": "application/vnd.kafka.v2+json"}
 JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[EmbeddedLog]:
-    with EmbeddedLog(tmp_path / "log.db", default_partitions=2, fsync=False) as log_:
-        yield log_
-
-
-@pytest.fixture
-def client(log: EmbeddedLog) -> Iterator[TestClient]:
-    app = create_app(log, IngestSettings())
-    with TestClient(app, raise_server_exceptions=False) as client_:
-        yield client_
 
 
 def test_consumer_reads_commits_and_resumes(client: TestClient, log: EmbeddedLog) -> None:
@@ -124,6 +109,7 @@ def test_accept_negotiation(client: TestClient) -> None:
 
 
 def test_produce_key_hash_partitioning(client: TestClient, log: EmbeddedLog) -> None:
+    log.create_topic("keyed", 2)
     body = {"records": [{"key": "user-7", "value": i} for i in range(5)]}
     offsets = client.post("/topics/keyed", json=body, headers=JSON_V2).json()["offsets"]
     assert len({o["partition"] for o in offsets}) == 1  # one key, one partition
@@ -149,6 +135,17 @@ def test_v3_single_record(client: TestClient, log: EmbeddedLog) -> None:
     assert client.get("/v3/clusters").json()["data"][0]["cluster_id"] == "pinpipe"
     other = client.post("/v3/clusters/other/topics/v3t/records", json=record)
     assert other.status_code == 404 and "error_code" in other.json()
+
+
+def test_v3_record_over_the_size_limit_answers_as_v2(log: EmbeddedLog) -> None:
+    """422 / 42206 on both doors (413 is for a request body over max_request_bytes)."""
+    big = {"value": {"type": "STRING", "data": "x" * 200}}
+    with app_client(log, max_record_bytes=100) as client:
+        response = client.post("/v3/clusters/pinpipe/topics/v3big/records", json=big)
+    assert response.status_code == 422, response.text
+    assert response.json()["error_code"] == 42206
+    assert "over the limit of 100 bytes" in response.json()["message"]
+    assert log.topics() == []
 
 
 @pytest.mark.slow

@@ -10,33 +10,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import requests
-from starlette.testclient import TestClient
 
 from pinpipe.ingest.app import create_app
 from pinpipe.ingest.auth import hash_key
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import IngestSettings
 from tests.helpers import free_port, wait_healthy
+from tests.ingest.conftest import app_client
 
 JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 BODY = {"records": [{"value": {"n": 1}}]}
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[EmbeddedLog]:
-    with EmbeddedLog(tmp_path / "log.db", fsync=False) as log_:
-        yield log_
-
-
-def _client(log: EmbeddedLog, **settings: Any) -> TestClient:
-    return TestClient(create_app(log, IngestSettings(**settings)), raise_server_exceptions=False)
 
 
 def test_plain_keys_are_refused_in_configuration() -> None:
@@ -46,7 +35,7 @@ def test_plain_keys_are_refused_in_configuration() -> None:
 
 def test_topic_allow_lists(log: EmbeddedLog) -> None:
     keys = [{"sha256": hash_key("pins")[7:], "name": "pins-only", "topics": ["*.pin"]}]
-    with _client(log, api_keys=keys) as client:
+    with app_client(log, api_keys=keys) as client:
         ok = {**JSON_V2, "x-api-key": "pins"}
         assert client.post("/topics/app.pin", json=BODY, headers=ok).status_code == 200
         denied = client.post("/topics/app.geo", json=BODY, headers=ok)
@@ -63,7 +52,7 @@ def test_topic_allow_lists(log: EmbeddedLog) -> None:
 
 def test_rate_limit_answers_429_with_retry_after(log: EmbeddedLog) -> None:
     keys = [{"sha256": hash_key("k")[7:], "rate_limit": 2}]
-    with _client(log, api_keys=keys) as client:
+    with app_client(log, api_keys=keys) as client:
         headers = {**JSON_V2, "x-api-key": "k"}
         statuses = [client.post("/topics/t", json=BODY, headers=headers) for _ in range(4)]
     assert [r.status_code for r in statuses[:2]] == [200, 200]
@@ -73,7 +62,7 @@ def test_rate_limit_answers_429_with_retry_after(log: EmbeddedLog) -> None:
 
 
 def test_invalid_names_and_no_internals(log: EmbeddedLog) -> None:
-    with _client(log) as client:
+    with app_client(log) as client:
         for path in ("/topics/bad%20name", "/topics/" + "x" * 250, "/topics/.."):
             response = client.post(path, json=BODY, headers=JSON_V2)
             assert response.status_code in (400, 404), path
@@ -83,7 +72,7 @@ def test_invalid_names_and_no_internals(log: EmbeddedLog) -> None:
 
 
 def test_ops_endpoints(log: EmbeddedLog) -> None:
-    with _client(log, api_keys=[hash_key("k")]) as client:
+    with app_client(log, api_keys=[hash_key("k")]) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/readyz").json() == {"status": "ready"}
         client.post("/topics/m.pin", json=BODY, headers={**JSON_V2, "x-api-key": "k"})

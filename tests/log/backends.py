@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pinpipe.log.base import Log
+from pinpipe.log.base import Clock, Log, wall_clock_ms
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import LogSettings
 
 BACKENDS = ["embedded", "kafka"]
+
+
+@dataclass
+class ManualClock:
+    """Ingest time that moves only when the test says so (from now, so brokers keep it)."""
+
+    now: int = field(default_factory=wall_clock_ms)
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+
+@dataclass
+class WatchedMonotonic:
+    """``time.monotonic`` that counts its readers: a log that waits has to read it."""
+
+    reads: int = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return time.monotonic()
 
 
 @dataclass
@@ -27,8 +52,17 @@ class Backend:
     opened: list[Log] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
-    def open(self, **options: Any) -> Log:
-        """A new client of the same log (like another process), with ``LogSettings`` options."""
+    def open(
+        self,
+        *,
+        clock: Clock = wall_clock_ms,
+        monotonic: Callable[[], float] = time.monotonic,
+        **options: Any,
+    ) -> Log:
+        """A new client of the same log (like another process), with ``LogSettings`` options.
+
+        ``clock`` stamps the records; ``monotonic`` times waits (the embedded log never waits).
+        """
         settings = LogSettings(
             backend=self.name,  # type: ignore[arg-type]
             bootstrap_servers=self.bootstrap or "127.0.0.1:9092",
@@ -39,7 +73,7 @@ class Backend:
         if self.name == "kafka":
             from pinpipe.log.kafka import KafkaLog
 
-            log = KafkaLog(settings)
+            log = KafkaLog(settings, clock=clock, monotonic=monotonic)
         else:
             log = EmbeddedLog(
                 self.tmp_path / "log.db",
@@ -47,6 +81,7 @@ class Backend:
                 fsync=False,
                 auto_create=settings.auto_create_topics,
                 topic_filter=settings.topic_filter,
+                clock=clock,
             )
         self.opened.append(log)
         return log

@@ -28,11 +28,6 @@ def _values(log: EmbeddedLog, topic: str, partition: int) -> list[bytes | None]:
     return [r.value for r in log.fetch(topic, partition, 0, 1_000_000)]
 
 
-@pytest.fixture
-def log(tmp_path: Path) -> EmbeddedLog:
-    return EmbeddedLog(tmp_path / "log.db", default_partitions=1, fsync=False)
-
-
 def test_produce_appends_in_order_with_dense_offsets(log: EmbeddedLog) -> None:
     first = log.produce("t", [ProduceRecord(f"v{i}".encode()) for i in range(3)])
     second = log.produce("t", [ProduceRecord(b"v3"), ProduceRecord(None, key=b"k")])

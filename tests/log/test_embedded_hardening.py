@@ -13,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from pinpipe.errors import OffsetOutOfRangeError
 from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
+from tests.log.backends import ManualClock
 
 
 def _file_bytes(path: Path) -> int:
@@ -50,9 +50,12 @@ def test_size_retention_moves_the_start_and_bounds_the_file(tmp_path: Path) -> N
 
 
 def test_time_retention_drops_only_expired_records(tmp_path: Path) -> None:
-    log = EmbeddedLog(tmp_path / "log.db", fsync=False, retention_ms=60_000, retention_check_ms=0)
+    clock = ManualClock()
+    log = EmbeddedLog(
+        tmp_path / "log.db", fsync=False, retention_ms=60_000, retention_check_ms=0, clock=clock
+    )
     old = log.produce("t", [ProduceRecord(b"old")] * 5)
-    time.sleep(0.005)  # the new records get a later millisecond than the old ones
+    clock.advance(1)  # the new records are a millisecond younger than the old ones
     new = log.produce("t", [ProduceRecord(b"new")] * 3)
     assert log.start_offset("t", 0) == 0  # nothing is a minute old yet
     assert log.enforce_retention(now_ms=old[-1].timestamp + 60_001) == 5

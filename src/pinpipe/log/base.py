@@ -9,8 +9,9 @@ offsets of a consumer group.
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -19,6 +20,15 @@ from pinpipe.errors import InvalidTopicError, LogError
 
 _TOPIC_CHARS = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_LENGTH = 249
+
+
+Clock = Callable[[], int]
+"""Epoch milliseconds: the ingest time a log stamps on records (injectable for tests)."""
+
+
+def wall_clock_ms() -> int:
+    """The default ``Clock``: the system's wall time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
 
 
 def validate_topic(name: str) -> str:

@@ -20,7 +20,6 @@ import itertools
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,12 +32,14 @@ from pinpipe.errors import (
 )
 from pinpipe.log.base import (
     Batch,
+    Clock,
     Log,
     LogRecord,
     Position,
     ProduceRecord,
     TopicInfo,
     validate_topic,
+    wall_clock_ms,
 )
 from pinpipe.log.partitioner import choose_partitions
 from pinpipe.log.sqlite_schema import BUSY_TIMEOUT_MS, connect, init_schema
@@ -71,10 +72,6 @@ class _Topic:
         self.round_robin = itertools.count()
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class EmbeddedLog(Log):
     """The default ``Log`` backend: a crash-safe SQLite file shared by every local process."""
 
@@ -89,12 +86,15 @@ class EmbeddedLog(Log):
         retention_check_ms: int = 1_000,
         auto_create: bool = True,
         topic_filter: str = "",
+        clock: Clock = wall_clock_ms,
     ) -> None:
         if default_partitions < 1:
             raise ValueError("default_partitions must be at least 1")
         if retention_ms < 0 or retention_bytes < 0:
             raise ValueError("retention limits must be >= 0 (0 = unlimited)")
         self.path = Path(path)
+        self.clock = clock
+        """Ingest time for new records, retention and bookkeeping."""
         self.default_partitions = default_partitions
         self.fsync = fsync
         self.retention_ms = retention_ms
@@ -155,7 +155,7 @@ class EmbeddedLog(Log):
         results: list[list[Position] | LogError] = []
         created: dict[str, _Topic] = {}
         with self._write_tx("append records") as conn:
-            timestamp = _now_ms()
+            timestamp = self.clock()
             next_offsets: dict[tuple[int, int], int] = {}
             rows: list[tuple[int, int, int, int, bytes | None, bytes | None]] = []
             sizes: dict[tuple[int, int], int] = {}
@@ -203,7 +203,7 @@ class EmbeddedLog(Log):
         """
         if not (self.retention_ms or self.retention_bytes):
             return 0
-        now = _now_ms() if now_ms is None else now_ms
+        now = self.clock() if now_ms is None else now_ms
         with _sqlite_errors("list partitions"):
             partitions = self._reader().execute("SELECT topic_id, partition FROM partitions")
             targets = list(partitions)
@@ -312,7 +312,7 @@ class EmbeddedLog(Log):
             validate_topic(topic)
             if partition < 0 or offset < 0:
                 raise LogError(f"cannot commit {topic}[{partition}] at offset {offset}")
-            rows.append((group, topic, partition, offset, _now_ms()))
+            rows.append((group, topic, partition, offset, self.clock()))
         if not rows:
             return
         upsert = (
@@ -417,7 +417,7 @@ class EmbeddedLog(Log):
         count = partitions or self.default_partitions
         cursor = conn.execute(
             "INSERT INTO topics (name, partitions, created_ms) VALUES (?, ?, ?)",
-            (topic, count, _now_ms()),
+            (topic, count, self.clock()),
         )
         topic_id = int(cursor.lastrowid or 0)
         conn.executemany(

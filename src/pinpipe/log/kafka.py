@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pinpipe.errors import (
@@ -29,12 +29,14 @@ from pinpipe.errors import (
 from pinpipe.log import kafka_config
 from pinpipe.log.base import (
     Batch,
+    Clock,
     Log,
     LogRecord,
     Position,
     ProduceRecord,
     TopicInfo,
     validate_topic,
+    wall_clock_ms,
 )
 from pinpipe.log.partitioner import choose_partitions
 from pinpipe.settings import LogSettings
@@ -101,8 +103,18 @@ class KafkaLog(Log):
     Separate jobs still do better with an instance each, as then their reads do not queue.
     """
 
-    def __init__(self, settings: LogSettings) -> None:
+    def __init__(
+        self,
+        settings: LogSettings,
+        *,
+        clock: Clock = wall_clock_ms,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
+        self.clock = clock
+        """The CreateTime stamped on produced records."""
+        self.monotonic = monotonic
+        """What ``fetch`` measures its wait for records below the high watermark with."""
         self._admin = AdminClient(kafka_config.admin_config(settings))
         self._producer: Producer | None = None
         self._reader: Consumer | None = None
@@ -226,7 +238,7 @@ class KafkaLog(Log):
             except LogError as exc:
                 results[b] = exc
                 continue
-            timestamp = time.time_ns() // 1_000_000
+            timestamp = self.clock()
             for i, (record, partition) in enumerate(zip(records, chosen, strict=True)):
                 self._send(producer, topic, record, partition, timestamp, delivery.callback(b, i))
         remaining = producer.flush(DELIVERY_TIMEOUT_S)
@@ -309,8 +321,10 @@ class KafkaLog(Log):
             if not low <= offset <= high:
                 self._forget(tp)
                 raise OffsetOutOfRangeError(topic, partition, offset)
-            deadline = time.monotonic() + CATCH_UP_S
-            while offset < high and not out and time.monotonic() < deadline:
+            if offset == high:
+                return out  # an idle partition: nothing to wait for
+            deadline = self.monotonic() + CATCH_UP_S
+            while offset < high and not out and self.monotonic() < deadline:
                 self._poll(POLL_S)
                 out = self._take(tp, max_records)
             return out
