@@ -48,7 +48,7 @@ def build_raw_zone(events: int, work: Path) -> tuple[Path, float]:
     """Produce ``events`` sampled records and sink them; returns the raw dir and its MB."""
     source = generate()
     rows = sample_rows(len(source.pin), seed=100)
-    lake = Lake(work / "raw-lake")
+    lake = Lake.at(work / "raw-lake")
     with EmbeddedLog(work / "log.db", fsync=False) as log:
         per_table, done = events // 3, 0
         while done < per_table:
@@ -58,16 +58,16 @@ def build_raw_zone(events: int, work: Path) -> tuple[Path, float]:
                 log.produce(f"bench.{table}", [ProduceRecord(orjson.dumps(d[i])) for d in docs])
             done += n
         LakeSink(log, lake, SinkSettings(flush_size=10_000)).run(threading.Event(), once=True)
-    mb = sum(f.path.stat().st_size for f in lake.raw_files()) / 1e6
+    mb = sum(f.size for f in lake.raw_files()) / 1e6
     progress(f"raw zone: {3 * per_table:,} events, {mb:.0f} MB")
-    return lake.root / "raw", mb
+    return Path(lake.root) / "raw", mb
 
 
 def _lake_with(raw: Path, root: Path) -> Lake:
     """A fresh lake whose raw zone is ``raw`` (a symlink: both engines read the same files)."""
     root.mkdir(parents=True)
     (root / "raw").symlink_to(raw, target_is_directory=True)
-    return Lake(root)
+    return Lake.at(root)
 
 
 def bench_batch(raw: Path, work: Path) -> dict[str, float]:
@@ -116,7 +116,7 @@ def _latency(
     log = KafkaLog(LogSettings(backend="kafka", bootstrap_servers=bootstrap))
     for table in TABLES:
         log.create_topic(f"{prefix}.{table}", 1)
-    lake = Lake(work / f"stream-{name}")
+    lake = Lake.at(work / f"stream-{name}")
     stop = threading.Event()
     latencies: list[float] = []
     runner = threading.Thread(target=lambda: latencies.extend(job(lake, prefix, stop)))
@@ -139,11 +139,11 @@ def _latency(
 
 def _duck_stream(bootstrap: str) -> Callable[[Lake, str, threading.Event], list[float]]:
     def job(lake: Lake, prefix: str, stop: threading.Event) -> list[float]:
-        from pinpipe.jobs.stream import StreamJob
+        from pinpipe.engines.microbatch import MicroBatchStream
         from pinpipe.log.kafka import KafkaLog
 
         log = KafkaLog(LogSettings(backend="kafka", bootstrap_servers=bootstrap))
-        stream = StreamJob(log, lake, DuckDBEngine(threads=2), StreamSettings())
+        stream = MicroBatchStream(log, lake, DuckDBEngine(threads=2), StreamSettings())
         stream.run(stop)
         log.close()
         return [ms for ms in stream.stats.latencies_ms]
@@ -154,7 +154,7 @@ def _duck_stream(bootstrap: str) -> Callable[[Lake, str, threading.Event], list[
 def _spark_stream(bootstrap: str) -> Callable[[Lake, str, threading.Event], list[float]]:
     def job(lake: Lake, prefix: str, stop: threading.Event) -> list[float]:
         from pinpipe.engines.spark import SparkEngine
-        from pinpipe.jobs.spark_stream import SparkStreamJob
+        from pinpipe.engines.spark.stream import SparkStreamJob
 
         pattern = SPARK.model_copy(update={"topic_pattern": rf"{prefix}\.(pin|geo|user)"})
         stream = SparkStreamJob(SparkEngine(SPARK), lake, bootstrap, StreamSettings(), pattern)

@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 
 from pinpipe.ingest.probe import wait_healthy
-from pinpipe.jobs.demo import free_port
+from pinpipe.runtime.demo import free_port
 
 DURATION_S = 10
 CONNECTIONS = 64

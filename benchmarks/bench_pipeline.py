@@ -27,10 +27,10 @@ from pinpipe.emulator.sampler import payloads, sample_rows
 from pinpipe.engines import get_engine
 from pinpipe.ingest.probe import wait_healthy
 from pinpipe.jobs.batch import run_batch
-from pinpipe.jobs.demo import free_port
 from pinpipe.lake import Lake
 from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
+from pinpipe.runtime.demo import free_port
 from pinpipe.settings import SinkSettings
 from pinpipe.sink.lake_sink import LakeSink
 
@@ -62,12 +62,12 @@ def bench_batch(events: int, work: Path) -> dict[str, float]:
             progress(f"produced {3 * done:,} records")
     produce_s = time.perf_counter() - started
     total = 3 * per_table
-    lake = Lake(work / "lake")
+    lake = Lake.at(work / "lake")
     started = time.perf_counter()
     sink = LakeSink(log, lake, SinkSettings(flush_size=10_000))
     sink.run(threading.Event(), once=True)
     sink_s = time.perf_counter() - started
-    raw_bytes = sum(f.path.stat().st_size for f in lake.raw_files())
+    raw_bytes = sum(f.size for f in lake.raw_files())
     progress(f"sink wrote {sink.files_written} files, {raw_bytes / 1e6:.0f} MB")
     report = run_batch(lake, get_engine("duckdb"))
     log.close()
@@ -103,14 +103,14 @@ def bench_latency(rate: float, seconds: float, work: Path, trigger_ms: int) -> d
     acked: dict[tuple[str, int], float] = {}
     visible: dict[tuple[str, int], float] = {}
     stop = threading.Event()
-    lake = Lake(work / "lake")
+    lake = Lake.at(work / "lake")
 
     def watch() -> None:
         seen = {t: -1 for t in TABLES}
         while not stop.is_set() or len(visible) < len(acked):
             for table in TABLES:
                 try:
-                    dt = DeltaTable(str(lake.table("stream", table)))
+                    dt = DeltaTable(lake.table("stream", table))
                 except Exception:
                     continue
                 if dt.version() == seen[table]:

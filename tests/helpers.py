@@ -1,26 +1,49 @@
-"""Small helpers shared by tests that start pinpipe processes or read its tables."""
+"""Plain helpers shared by tests: start and run pinpipe, feed a log, read tables, lake lines."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import orjson
 from deltalake import DeltaTable
 
+from pinpipe.emulator.generator import SourceTables
+from pinpipe.emulator.sampler import payloads
+from pinpipe.engines import Engine
 from pinpipe.ingest import probe
 from pinpipe.lake import Lake
+from pinpipe.lake.line import TableName, lake_line
+from pinpipe.log.base import Log, LogRecord, ProduceRecord
+from pinpipe.transform.cleaning import Cleaned, clean
+
+
+def pinpipe_command(*args: str) -> list[str]:
+    """The argv of ``pinpipe ARGS`` run by this test's Python."""
+    return [sys.executable, "-m", "pinpipe", *args]
+
+
+def pinpipe_env(home: Path, **env: str) -> dict[str, str]:
+    """This process's environment with ``PINPIPE_HOME=home`` and ``env`` on top."""
+    return {**os.environ, "PINPIPE_HOME": str(home), **env}
 
 
 def run_pinpipe(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``pinpipe ARGS`` in a child process with ``PINPIPE_HOME=home``; output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "pinpipe", *args],
-        env={**os.environ, "PINPIPE_HOME": str(home), **env},
-        capture_output=True,
-        text=True,
+        pinpipe_command(*args), env=pinpipe_env(home, **env), capture_output=True, text=True
     )
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (for servers the test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
@@ -28,12 +51,28 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.
     probe.wait_healthy(url, timeout_s=timeout_s, proc=proc)
 
 
-def stream_positions(lake: Lake, table: str) -> list[tuple[str, int, int]]:
+def produce_rows(log_: Log, source: SourceTables, rows: list[int], prefix: str = "pinpipe") -> int:
+    """Post rows' pin/geo/user to ``<prefix>.pin|geo|user``; returns records produced."""
+    batches: dict[str, list[ProduceRecord]] = {"pin": [], "geo": [], "user": []}
+    for row in rows:
+        for table, doc in zip(("pin", "geo", "user"), payloads(source, row), strict=True):
+            batches[table].append(ProduceRecord(orjson.dumps(doc)))
+    for table, records in batches.items():
+        log_.produce(f"{prefix}.{table}", records)
+    return 3 * len(rows)
+
+
+def delta_rows(uri: str) -> list[dict[str, Any]]:
+    """Every row of the Delta table at ``uri``."""
+    return DeltaTable(uri).to_pyarrow_table().to_pylist()  # type: ignore[no-any-return]
+
+
+def stream_positions(lake: Lake, table: TableName) -> list[tuple[str, int, int]]:
     """Sorted ``(topic, partition, offset)`` of every row of a stream table (none yet: [])."""
-    path = lake.table("stream", table)  # type: ignore[arg-type]
-    if not (path / "_delta_log").exists():
+    uri = lake.table("stream", table)
+    if not DeltaTable.is_deltatable(uri):
         return []
-    t = DeltaTable(str(path)).to_pyarrow_table(columns=["_topic", "_partition", "_offset"])
+    t = DeltaTable(uri).to_pyarrow_table(columns=["_topic", "_partition", "_offset"])
     return sorted(
         zip(
             t["_topic"].to_pylist(),
@@ -44,10 +83,25 @@ def stream_positions(lake: Lake, table: str) -> list[tuple[str, int, int]]:
     )
 
 
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago (for servers the test starts)."""
-    import socket
+def line(
+    value: Any,
+    *,
+    topic: str = "abc.pin",
+    partition: int = 0,
+    offset: int = 0,
+    timestamp: int = 1_700_000_000_000,
+) -> bytes:
+    """The lake line of one record whose value is ``value`` (JSON-encoded unless bytes)."""
+    raw = value if isinstance(value, bytes) else orjson.dumps(value)
+    return lake_line(LogRecord(topic, partition, offset, timestamp, None, raw))
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+
+def cleaned(engine: Engine, table: TableName, values: list[Any]) -> Cleaned:
+    """Clean ``values`` sent one by one to ``abc.<table>`` at offsets 0, 1, ..."""
+    lines = [line(v, topic=f"abc.{table}", offset=i) for i, v in enumerate(values)]
+    return clean(table, engine.raw_from_lines(table, lines))
+
+
+def rows(engine: Engine, expr: Any) -> list[dict[str, Any]]:
+    """The rows of ``expr`` as dicts."""
+    return list(engine.to_arrow(expr).to_pylist())

@@ -18,10 +18,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from pinpipe.lake import Lake
-
 DEFAULT_HOME = ".pinpipe"
 CONFIG_FILE = "pinpipe.toml"
+
+
+EngineName = Literal["duckdb", "spark"]
+ENGINE_NAMES: tuple[EngineName, ...] = ("duckdb", "spark")
 
 
 class _Section(BaseModel):
@@ -125,7 +127,7 @@ class IngestSettings(_Section):
 
 class LakeSettings(_Section):
     root: str = "lake"
-    """Lake root directory, relative to home."""
+    """Lake root: a path (relative to home) or a URI."""
 
 
 class SinkSettings(_Section):
@@ -151,8 +153,6 @@ class StreamSettings(_Section):
 
 
 class BatchSettings(_Section):
-    engine: Literal["duckdb", "spark"] = "duckdb"
-    """Engine for batch cleaning and queries."""
     every_minutes: int = Field(1440, ge=0)
     """How often ``pinpipe up`` runs the batch job itself (0: never)."""
 
@@ -175,8 +175,9 @@ class SparkSettings(_Section):
     """Extra Spark configuration, applied last."""
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     """Where the Structured Streaming job starts on a fresh checkpoint."""
-    topic_pattern: str = r".*[._-](pin|geo|user)"
-    """Kafka topics the Structured Streaming job subscribes to (Java regex)."""
+    topic_pattern: str = ""
+    """Kafka topics the Structured Streaming job subscribes to (Java regex); empty: every
+    topic that feeds a table (``pinpipe.lake.line.TOPIC_PATTERN``)."""
 
 
 class EmulatorSettings(_Section):
@@ -197,6 +198,9 @@ class Settings(BaseSettings):
     )
 
     home: Path = Path(DEFAULT_HOME)
+    engine: EngineName = "duckdb"
+    """The engine of the jobs (batch, stream, query): ``PINPIPE_ENGINE`` or ``--engine``.
+    Interactive reads (``sql``) always run on the embedded engine over the same tables."""
     log: LogSettings = LogSettings()
     ingest: IngestSettings = IngestSettings()
     lake: LakeSettings = LakeSettings()
@@ -228,11 +232,13 @@ class Settings(BaseSettings):
         return self.resolve(self.log.path)
 
     @property
-    def lake_root(self) -> Path:
-        return self.resolve(self.lake.root)
-
-    def open_lake(self) -> Lake:
-        return Lake(self.lake_root)
+    def lake_root(self) -> str:
+        """The lake root as a URI: a local path made absolute against home, or as given."""
+        root = self.lake.root
+        scheme = root.partition("://")[0] if "://" in root else ""
+        if scheme and scheme != "file":
+            return root.rstrip("/")
+        return str(self.resolve(root.removeprefix("file://")))
 
 
 def _config_path() -> Path:

@@ -10,12 +10,12 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from pinpipe.engines import get_engine
-from pinpipe.engines.base import check_read_only, raw_schema
+from pinpipe.engines import check_read_only, get_engine
+from pinpipe.engines.base import raw_schema
 from pinpipe.engines.duckdb import DuckDBEngine
 from pinpipe.errors import ConfigError
 from pinpipe.transform.cleaning import clean, latest
-from tests.transform.lake import line
+from tests.helpers import line
 
 GEO = {"ind": 7528, "timestamp": "2020-08-28 03:52:47", "latitude": -89.9787,
        "longitude": -173.293, "country": "Albania"}  # fmt: skip

@@ -11,18 +11,18 @@ from pinpipe.emulator.generator import SourceTables
 from pinpipe.emulator.sampler import payloads
 from pinpipe.engines import get_engine
 from pinpipe.jobs.batch import run_batch
-from pinpipe.jobs.delta_io import read_watermark
 from pinpipe.lake import Lake
+from pinpipe.lake.delta import DeltaRsStore
 from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import SinkSettings
 from pinpipe.sink.lake_sink import LakeSink
 from pinpipe.transform.queries import QUERIES
-from tests.conftest import produce_rows
+from tests.helpers import produce_rows
 
 
 def _table(lake: Lake, zone: str, table: str) -> list[dict[str, object]]:
-    return DeltaTable(str(lake.table(zone, table))).to_pyarrow_table().to_pylist()  # type: ignore[arg-type]
+    return DeltaTable(lake.table(zone, table)).to_pyarrow_table().to_pylist()  # type: ignore[arg-type]
 
 
 def _land(log: EmbeddedLog, lake: Lake) -> None:
@@ -42,7 +42,7 @@ def test_batch_tables_hold_the_latest_arrival_per_ind(
     assert [r["ind"] for r in rows] == [1, 2, 3]
     assert rows[1]["title"] == "A newer title"
     assert report.raw_records["pin"] == 7 and report.rows["pin"] == 3
-    assert read_watermark(lake.table("batch", "pin")) == {
+    assert DeltaRsStore().watermark(lake.table("batch", "pin")) == {
         ("pinpipe.pin", 0): 6,
         ("streaming-pinpipe-pin", 0): 1,
     }
@@ -86,7 +86,7 @@ def test_a_rerun_gives_the_same_tables_and_results(
             out[f"batch/{t}"] = _table(lake, "batch", t)
             out[f"quarantine/{t}"] = _table(lake, "quarantine", t)
         for name in QUERIES:
-            out[name] = DeltaTable(str(lake.result(name))).to_pyarrow_table().to_pylist()
+            out[name] = DeltaTable(lake.result(name)).to_pyarrow_table().to_pylist()
         return out
 
     first = snapshot()

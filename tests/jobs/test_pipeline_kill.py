@@ -7,10 +7,8 @@ raw zone and the stream tables hold every logged record exactly once.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +18,8 @@ import pytest
 
 from pinpipe.emulator.generator import SourceTables
 from pinpipe.lake import Lake
-from tests.conftest import produce_rows
-from tests.helpers import stream_positions
+from tests.fixtures import Spawn
+from tests.helpers import pinpipe_command, pinpipe_env, produce_rows, stream_positions
 from tests.log.backends import BACKENDS, Backend, backend_fixture
 
 ROWS = 2_000
@@ -36,7 +34,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 def _raw_positions(lake: Lake) -> list[tuple[str, int, int]]:
     out = []
     for raw in lake.raw_files():
-        for line in raw.path.read_bytes().splitlines():
+        for line in lake.storage.read_bytes(raw.uri).splitlines():
             doc = orjson.loads(line)
             out.append((doc["_topic"], doc["_partition"], doc["_offset"]))
     return sorted(out)
@@ -44,7 +42,7 @@ def _raw_positions(lake: Lake) -> list[tuple[str, int, int]]:
 
 @pytest.mark.slow
 def test_kill_9_sink_and_stream_mid_stream_then_restart_exactly_once(
-    backend: Backend, source: SourceTables, tmp_path: Path
+    backend: Backend, source: SourceTables, tmp_path: Path, spawn_pinpipe: Spawn
 ) -> None:
     prefix = backend.topic("kill").replace("-", "")
     log = backend.open(partitions=2)
@@ -59,22 +57,15 @@ def test_kill_9_sink_and_stream_mid_stream_then_restart_exactly_once(
     )
     assert len(expected) == produced
     env = {
-        **os.environ,
         **backend.env(),
-        "PINPIPE_HOME": str(tmp_path),
         "PINPIPE_LOG__TOPIC_FILTER": rf"^{prefix}\.",  # a shared broker holds other tests' topics
         "PINPIPE_SINK__FLUSH_SIZE": "10",
         "PINPIPE_STREAM__MAX_BATCH": "300",
         "PINPIPE_STREAM__TRIGGER_INTERVAL_MS": "1",
     }
-    sink = [sys.executable, "-m", "pinpipe", "sink"]
-    stream = [sys.executable, "-m", "pinpipe", "stream"]
-    lake = Lake(tmp_path / "lake")
-    children = [
-        subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for cmd in (sink, stream)
-    ]
-    pin_commits = lake.table("stream", "pin") / "_delta_log"
+    lake = Lake.at(tmp_path / "lake")
+    children = [spawn_pinpipe(job, env=env) for job in ("sink", "stream")]
+    pin_commits = Path(lake.table("stream", "pin")) / "_delta_log"
     started = {  # each job is killed once it has committed some of its output, not all
         0: lambda: len(lake.raw_files()) >= 15,
         1: lambda: len(list(pin_commits.glob("*.json"))) >= 3,
@@ -94,8 +85,13 @@ def test_kill_9_sink_and_stream_mid_stream_then_restart_exactly_once(
     assert 0 < raw_before < produced, "the sink must be killed mid-stream"
     assert 0 < stream_before < produced, "the stream job must be killed mid-stream"
 
-    for cmd in (sink, stream):
-        done = subprocess.run([*cmd, "--once"], env=env, capture_output=True, text=True)
+    for job in ("sink", "stream"):
+        done = subprocess.run(
+            pinpipe_command(job, "--once"),
+            env=pinpipe_env(tmp_path, **env),
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
 
     assert _raw_positions(lake) == expected

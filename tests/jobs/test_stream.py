@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,13 +13,13 @@ from deltalake import DeltaTable
 
 from pinpipe.emulator.generator import SourceTables
 from pinpipe.engines import get_engine
-from pinpipe.jobs.stream import StreamJob
+from pinpipe.engines.microbatch import MicroBatchStream as StreamJob
 from pinpipe.lake import Lake
 from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, StreamSettings
-from tests.conftest import produce_rows
-from tests.helpers import stream_positions
+from tests.fixtures import Spawn
+from tests.helpers import pinpipe_command, pinpipe_env, produce_rows, stream_positions
 
 
 def test_every_record_lands_once_and_bad_ones_in_quarantine(
@@ -33,7 +31,7 @@ def test_every_record_lands_once_and_bad_ones_in_quarantine(
     job.run(threading.Event(), once=True)
     assert len(stream_positions(lake, "pin")) == 40
     assert len(stream_positions(lake, "user")) == 40
-    quarantine = DeltaTable(str(lake.table("quarantine", "user"))).to_pyarrow_table()
+    quarantine = DeltaTable(lake.table("quarantine", "user")).to_pyarrow_table()
     assert sorted(quarantine["_offset"].to_pylist()) == [0, 1]
     assert set(quarantine["stage"].to_pylist()) == {"stream"}
     # Running again finds nothing new and writes nothing twice.
@@ -54,18 +52,17 @@ def test_a_replayed_batch_is_skipped_by_the_delta_transaction(
 
 
 def test_kill_9_mid_stream_then_restart_gives_every_record_exactly_once(
-    settings: Settings, log: EmbeddedLog, lake: Lake, source: SourceTables, tmp_path: Path
+    settings: Settings,
+    log: EmbeddedLog,
+    lake: Lake,
+    source: SourceTables,
+    tmp_path: Path,
+    spawn_pinpipe: Spawn,
 ) -> None:
     produced = produce_rows(log, source, [i % 300 for i in range(3000)])
-    env = {
-        **os.environ,
-        "PINPIPE_HOME": str(tmp_path),
-        "PINPIPE_STREAM__MAX_BATCH": "250",
-        "PINPIPE_STREAM__TRIGGER_INTERVAL_MS": "1",
-    }
-    cmd = [sys.executable, "-m", "pinpipe", "stream"]
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    pin_log = lake.table("stream", "pin") / "_delta_log"
+    env = {"PINPIPE_STREAM__MAX_BATCH": "250", "PINPIPE_STREAM__TRIGGER_INTERVAL_MS": "1"}
+    child = spawn_pinpipe("stream", env=env)
+    pin_log = Path(lake.table("stream", "pin")) / "_delta_log"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(pin_log.glob("*.json"))) < 3:
         time.sleep(0.05)
@@ -73,8 +70,13 @@ def test_kill_9_mid_stream_then_restart_gives_every_record_exactly_once(
     child.wait()
     committed_before = sum(len(stream_positions(lake, t)) for t in ("pin", "geo", "user"))
     assert 0 < committed_before < produced, "the kill must land mid-stream"
-    subprocess.run([*cmd, "--once"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        pinpipe_command("stream", "--once"),
+        env=pinpipe_env(tmp_path, **env),
+        check=True,
+        capture_output=True,
+    )
     for table in ("pin", "geo", "user"):
         assert stream_positions(lake, table) == [(f"pinpipe.{table}", 0, i) for i in range(3000)]
-    pin = DeltaTable(str(lake.table("stream", "pin"))).to_pyarrow_table()
+    pin = DeltaTable(lake.table("stream", "pin")).to_pyarrow_table()
     assert pc.count_distinct(pin["ind"]).as_py() == 300

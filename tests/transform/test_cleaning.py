@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from pinpipe.engines.duckdb import DuckDBEngine
+from pinpipe.lake.line import META_COLUMNS, TableName
 from pinpipe.transform.cleaning import REJECT_COLUMNS, clean, data_quality, latest
-from pinpipe.transform.schema import CLEAN_COLUMNS, META_COLUMNS, TableName
-from tests.transform.lake import cleaned, line, rows
+from pinpipe.transform.schema import CLEAN_COLUMNS
+from tests.helpers import cleaned, line, rows
 
 PIN = {
     "index": 7528,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated, Any, cast, get_args
 
@@ -37,11 +36,14 @@ ViewOpt = Annotated[
     str, typer.Option("--view", help="batch, stream or merged (batch + newer stream rows).")
 ]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, csv or chart.")]
+EngineOpt = Annotated[
+    str | None, typer.Option("--engine", help="duckdb or spark [setting `engine`: duckdb].")
+]
 
 
 def settings(**overrides: Any) -> Settings:
     """Settings with the global flags and this command's flags on top."""
-    return load_settings(**_GLOBAL, **overrides)
+    return load_settings(**{**_GLOBAL, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 @app.callback()
@@ -50,6 +52,11 @@ def _main(
         Path | None,
         typer.Option("--home", envvar="PINPIPE_HOME", help="Working directory [./.pinpipe]."),
     ] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option("--lake", help="Lake root, a path or URI [setting lake.root: <home>/lake]."),
+    ] = None,
+    engine: EngineOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
 ) -> None:
     """pinpipe: the whole pipeline on one machine, the same code on Kafka and Spark."""
@@ -60,6 +67,10 @@ def _main(
     )
     if home is not None:
         _GLOBAL["home"] = home
+    if lake is not None:
+        _GLOBAL["lake.root"] = lake
+    if engine is not None:
+        _GLOBAL["engine"] = _engine(engine)
 
 
 @app.command()
@@ -181,27 +192,28 @@ def keys_cmd(
 @app.command()
 def sink(once: Once = False) -> None:
     """Write the log to the raw zone (S3-sink layout), committing offsets per file."""
+    from pinpipe.lake import open_lake
     from pinpipe.log import open_log
+    from pinpipe.runtime.signals import stop_on_signals
     from pinpipe.sink.lake_sink import LakeSink
 
     cfg = settings()
-    stop = _stop_on_signal()
+    stop = stop_on_signals()
     with open_log(cfg) as log_:
-        job = LakeSink(log_, cfg.open_lake(), cfg.sink)
+        job = LakeSink(log_, open_lake(cfg), cfg.sink)
         job.run(stop, once=once)
     console.print(f"sink: {job.records_written:,} records in {job.files_written:,} files")
 
 
 @app.command()
-def batch(
-    engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
-) -> None:
+def batch(engine: EngineOpt = None) -> None:
     """Clean the raw zone into batch Delta tables and run every query into results/."""
     from pinpipe.engines import get_engine
     from pinpipe.jobs.batch import run_batch
+    from pinpipe.lake import open_lake
 
-    cfg = settings(**{"batch.engine": engine})
-    report = run_batch(cfg.open_lake(), get_engine(cfg.batch.engine))
+    cfg = settings(engine=_engine(engine))
+    report = run_batch(open_lake(cfg), get_engine(settings=cfg))
     for table, n in report.rows.items():
         console.print(
             f"{table}: {report.raw_records[table]:,} raw → {n:,} rows, "
@@ -214,48 +226,19 @@ def batch(
 
 
 @app.command()
-def stream(
-    once: Once = False,
-    engine: Annotated[
-        str, typer.Option(help="duckdb (default; any log backend) or spark (Kafka backend).")
-    ] = "duckdb",
-) -> None:
+def stream(once: Once = False, engine: EngineOpt = None) -> None:
     """Clean records from the log into the stream Delta tables, exactly once."""
-    cfg = settings()
-    stop = _stop_on_signal()
-    if engine == "spark":
-        from pinpipe.engines import get_engine
-        from pinpipe.jobs.spark_stream import SparkStreamJob
+    from pinpipe.jobs.stream import stream_job
+    from pinpipe.runtime.signals import stop_on_signals
 
-        if cfg.log.backend != "kafka":
-            raise PinpipeError(
-                '`stream --engine spark` reads from Kafka: set log.backend = "kafka" '
-                "(PINPIPE_LOG__BACKEND=kafka) and log.bootstrap_servers"
-            )
-        spark_job = SparkStreamJob(
-            cast(Any, get_engine("spark", settings=cfg.spark)),
-            cfg.open_lake(),
-            cfg.log.bootstrap_servers,
-            cfg.stream,
-            cfg.spark,
-        )
-        spark_job.run(stop, once=once)
-        st = spark_job.stats
-        console.print(
-            f"stream (spark): {st.records:,} records → {st.rows:,} rows, {st.rejects:,} quarantined"
-        )
-        return
-    if engine != "duckdb":
-        raise PinpipeError(f"unknown stream engine {engine!r}: choose duckdb or spark")
-    from pinpipe.engines import get_engine
-    from pinpipe.jobs.stream import StreamJob
-    from pinpipe.log import open_log
-
-    with open_log(cfg) as log_:
-        job = StreamJob(log_, cfg.open_lake(), get_engine("duckdb"), cfg.stream)
-        job.run(stop, once=once)
+    cfg = settings(engine=_engine(engine))
+    stop = stop_on_signals()
+    job = stream_job(cfg)
+    job.run(stop, once=once)
     s = job.stats
-    console.print(f"stream: {s.records:,} records → {s.rows:,} rows, {s.rejects:,} quarantined")
+    console.print(
+        f"stream ({cfg.engine}): {s.records:,} records → {s.rows:,} rows, {s.rejects:,} quarantined"
+    )
 
 
 @app.command()
@@ -265,10 +248,11 @@ def query(
     list_: Annotated[bool, typer.Option("--list", help="List the query names.")] = False,
     view: ViewOpt = "merged",
     fmt: FormatOpt = "table",
-    engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Run the analytics over the batch, stream or merged view."""
     from pinpipe.engines import get_engine
+    from pinpipe.lake import open_lake
     from pinpipe.serve.query import run_queries
     from pinpipe.transform.queries import QUERIES
 
@@ -278,9 +262,9 @@ def query(
         return
     if (name is None) == (not all_):
         raise typer.BadParameter("give a query NAME or --all (see --list)")
-    cfg = settings(**{"batch.engine": engine})
+    cfg = settings(engine=_engine(engine))
     names = list(QUERIES) if all_ else [name or ""]
-    results = run_queries(cfg.open_lake(), get_engine(cfg.batch.engine), names, _view(view))
+    results = run_queries(open_lake(cfg), get_engine(settings=cfg), names, _view(view))
     emit(console, results, _format(fmt), many=all_)
 
 
@@ -290,12 +274,13 @@ def sql(
     view: ViewOpt = "merged",
     fmt: FormatOpt = "table",
 ) -> None:
-    """Read-only SQL over views pin, geo, user and quarantine."""
-    from pinpipe.engines import get_engine
+    """Read-only SQL over views pin, geo, user and quarantine (on the embedded engine)."""
+    from pinpipe.engines import interactive_engine
+    from pinpipe.lake import open_lake
     from pinpipe.serve.query import run_sql
 
     cfg = settings()
-    result = run_sql(cfg.open_lake(), get_engine("duckdb"), statement, _view(view))
+    result = run_sql(open_lake(cfg), interactive_engine(), statement, _view(view))
     emit(console, {"result": result}, _format(fmt), many=False)
 
 
@@ -305,7 +290,7 @@ def up(
     host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
 ) -> None:
     """Run ingest, sink, stream job and batch scheduler until SIGINT/SIGTERM."""
-    from pinpipe.jobs.supervisor import Supervisor
+    from pinpipe.runtime.supervisor import Supervisor
 
     cfg = settings(**{"ingest.port": port, "ingest.host": host})
     supervisor = Supervisor(cfg)
@@ -322,9 +307,13 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Ingest API port [a free one].")] = None,
 ) -> None:
     """Run the whole pipeline on fresh demo data and print every analytic."""
-    from pinpipe.jobs.demo import run_demo
+    from pinpipe.cli.output import render_table
+    from pinpipe.runtime.demo import run_demo
 
-    raise typer.Exit(run_demo(settings(), rows=rows, port=port, console=console))
+    outcome = run_demo(settings(), rows=rows, port=port, say=console.print)
+    for name, table in outcome.results.items():
+        render_table(console, name, table)
+    raise typer.Exit(outcome.exit_code)
 
 
 def _view(value: str) -> Any:
@@ -333,24 +322,18 @@ def _view(value: str) -> Any:
     return value
 
 
+def _engine(value: str | None) -> str | None:
+    from pinpipe.settings import ENGINE_NAMES
+
+    if value is not None and value not in ENGINE_NAMES:
+        raise typer.BadParameter(f"choose {' or '.join(ENGINE_NAMES)}", param_hint="--engine")
+    return value
+
+
 def _format(value: str) -> Format:
     if value not in get_args(Format):
         raise typer.BadParameter("choose table, json, csv or chart", param_hint="--format")
     return value  # type: ignore[return-value]
-
-
-def _stop_on_signal() -> threading.Event:
-    """An event set by SIGINT/SIGTERM so a long-running stage drains and commits."""
-    import signal
-
-    stop = threading.Event()
-
-    def handle(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
-    return stop
 
 
 def main() -> None:

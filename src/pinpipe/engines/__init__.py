@@ -1,30 +1,47 @@
-"""Engines run the engine-neutral transform; ``get_engine`` picks one by name."""
+"""Engines run the engine-neutral transform; ``get_engine`` picks one by name or settings."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from pinpipe.engines.base import Engine
+from pinpipe.engines.base import Engine, Job, StreamRunner, StreamStats
+from pinpipe.engines.sql_guard import check_read_only
 from pinpipe.errors import ConfigError
+from pinpipe.settings import ENGINE_NAMES, Settings, load_settings
 
-ENGINES = ("duckdb", "spark")
+ENGINES = ENGINE_NAMES
 
 
-def get_engine(name: str = "duckdb", **options: Any) -> Engine:
-    """A new engine called ``name``; ``options`` go to its constructor."""
+def get_engine(name: str | None = None, *, settings: Settings | None = None) -> Engine:
+    """A new engine: ``name``, or the one the settings choose (``engine``, ``PINPIPE_ENGINE``)."""
+    settings = settings or load_settings()
+    name = name or settings.engine
     if name == "duckdb":
         from pinpipe.engines.duckdb import DuckDBEngine
 
-        return DuckDBEngine(**options)
+        return DuckDBEngine()
     if name == "spark":
         from pinpipe.engines.spark import SparkEngine
 
-        if "settings" not in options and "session" not in options:
-            from pinpipe.settings import load_settings
-
-            options["settings"] = load_settings().spark  # pinpipe.toml [spark], PINPIPE_SPARK__*
-        return SparkEngine(**options)
+        return SparkEngine(settings.spark)
     raise ConfigError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Engine", "get_engine"]
+def interactive_engine() -> Engine:
+    """The engine of interactive reads (``pinpipe sql``, the console), whatever wrote the tables.
+
+    Embedded and sealed: DuckDB with no file or network access, reading Delta through delta-rs.
+    """
+    from pinpipe.engines.duckdb import DuckDBEngine
+
+    return DuckDBEngine(external_access=False)
+
+
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "Job",
+    "StreamRunner",
+    "StreamStats",
+    "check_read_only",
+    "get_engine",
+    "interactive_engine",
+]

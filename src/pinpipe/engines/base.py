@@ -1,38 +1,41 @@
 """The engine contract: where raw lines become an Ibis table and Ibis tables become Arrow.
 
-Cleaning and queries are Ibis expressions that know nothing about the engine; an engine only
-reads lake lines into the *raw relation*, reads and registers tables, and executes expressions.
+Cleaning and queries are Ibis expressions that know nothing about the engine. An engine reads
+lake lines into the *raw relation*, reads and registers tables, executes expressions, and
+hands out what only it knows how to do: its Delta table store, its stream job, and the command
+that runs a job on it from a scheduler. Nothing outside ``engines/`` asks which engine runs.
 """
 
 from __future__ import annotations
 
-import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Final, Literal, Protocol
 
 import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from pinpipe.errors import ConfigError
-from pinpipe.transform.schema import RAW_TEXT_FIELD, TableName
-from pinpipe.transform.staging import raw_fields
-
-LINE_FIELD: Final = "_line"
-"""The whole lake line as text, kept so a rejected record can be quarantined as it arrived."""
+from pinpipe.lake.delta import TableStore
+from pinpipe.lake.layout import Lake
+from pinpipe.lake.line import LINE_FIELD, META_TYPES, RAW_TEXT_FIELD, TableName, raw_fields
+from pinpipe.settings import Settings
 
 RAW_META: Final[dict[str, dt.DataType]] = {
-    "_topic": dt.string,
-    "_partition": dt.int32,
-    "_offset": dt.int64,
-    "_timestamp": dt.int64,
+    **{name: dt.dtype(typ) for name, typ in META_TYPES.items()},
     RAW_TEXT_FIELD: dt.string,
     LINE_FIELD: dt.string,
 }
 """Metadata columns of the raw relation, before the record's own fields."""
+
+TEXT_FIELDS: Final[tuple[str, ...]] = (*META_TYPES, RAW_TEXT_FIELD)
+"""Line fields every engine first reads as text (metadata is cast afterwards)."""
+
+Job = Literal["batch", "stream", "query"]
 
 
 def raw_schema(table: TableName) -> ibis.Schema:
@@ -44,47 +47,50 @@ def raw_schema(table: TableName) -> ibis.Schema:
     return ibis.schema({**RAW_META, **{f: dt.string for f in raw_fields(table)}})
 
 
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
-_STRINGS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
-_READ_ONLY_START = re.compile(r"^\s*\(*\s*(select|with)\b", re.IGNORECASE)
-_FORBIDDEN = re.compile(
-    r"\b(insert|update|delete|merge|create|drop|alter|attach|detach|copy|export|import|"
-    r"install|load|pragma|set|reset|call|checkpoint|vacuum|grant|revoke|truncate|use)\b"
-    r"|\b(read_\w+|\w+_scan|glob|getenv|query|query_table|sniff_csv|parquet_\w+|delta_\w+)\s*\(",
-    re.IGNORECASE,
-)
+@dataclass
+class StreamStats:
+    """What a stream job has done since it started (shown by ``up``, ``demo`` and benchmarks)."""
+
+    batches: int = 0
+    records: int = 0
+    rows: int = 0
+    rejects: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    """Ingest timestamp → commit time per committed row (bounded sample)."""
+
+    MAX_SAMPLES = 1_000_000
+
+    def observe(self, ingest_ms: Sequence[int], now_ms: float) -> None:
+        if len(self.latencies_ms) < self.MAX_SAMPLES:
+            self.latencies_ms.extend(now_ms - t for t in ingest_ms)
 
 
-def check_read_only(query: str) -> str:
-    """``query`` without a trailing semicolon, or ConfigError if it is not one SELECT/WITH.
+class StreamRunner(Protocol):
+    """A running stream job: log → stream tables, exactly once."""
 
-    A lexical guard (comments and literals removed, one statement, starts with SELECT or WITH,
-    no writing keyword, no file-reading table function); engines add their own parser check.
-    """
-    text = _STRINGS.sub("''", _COMMENTS.sub(" ", query)).strip()
-    body = text.rstrip().rstrip(";").rstrip()
-    if not body:
-        raise ConfigError("the SQL query is empty: write one SELECT (or WITH ... SELECT) query")
-    if ";" in body:
-        raise ConfigError("only one SQL statement is allowed: remove the extra ';' statements")
-    if not _READ_ONLY_START.match(body):
-        raise ConfigError("only read-only queries are allowed: start the query with SELECT or WITH")
-    found = _FORBIDDEN.search(body)
-    if found:
-        raise ConfigError(
-            "only read-only queries over the named views are allowed: "
-            f"{(found.group(1) or found.group(2)).upper()!r} is not permitted"
-        )
-    return query.strip().rstrip(";").rstrip()
+    stats: StreamStats
+
+    def run(self, stop: threading.Event, *, once: bool = False) -> None:
+        """Work until ``stop`` is set (or, with ``once``, until what the log holds is written)."""
+
+    def reset(self) -> None:
+        """Forget in-memory positions: the next step resumes where the Delta tables say."""
 
 
 class Engine(ABC):
     """Runs the engine-neutral transform: reads raw lines and tables, executes Ibis tables."""
 
     name: str
+    dialect: str
+    """The sqlglot dialect of the engine's SQL (for the read-only guard)."""
+
+    @property
+    @abstractmethod
+    def tables(self) -> TableStore:
+        """The Delta writer whose tables this engine's jobs produce."""
 
     @abstractmethod
-    def raw_from_files(self, table: TableName, paths: Sequence[str]) -> ibis.Table:
+    def raw_from_files(self, table: TableName, uris: Sequence[str]) -> ibis.Table:
         """The raw relation of lake-line NDJSON files (empty relation for no files)."""
 
     @abstractmethod
@@ -96,8 +102,8 @@ class Engine(ABC):
         """An Arrow table or dataset as an Ibis table this engine can execute."""
 
     @abstractmethod
-    def read_delta(self, path: str) -> ibis.Table | None:
-        """The Delta table at ``path``, or None when there is no table there."""
+    def read_delta(self, uri: str) -> ibis.Table | None:
+        """The Delta table at ``uri``, or None when there is no table there."""
 
     @abstractmethod
     def to_arrow(self, expr: ibis.Table) -> pa.Table:
@@ -130,20 +136,20 @@ class Engine(ABC):
         """
         yield expr
 
-    def overwrite_delta(
-        self,
-        path: str,
-        rows: pa.Table,
-        *,
-        metadata: dict[str, str] | None = None,
-        predicate: str | None = None,
-    ) -> bool:
-        """Write ``rows`` with the engine's own Delta writer; False leaves it to delta-rs.
+    def stream_runner(self, settings: Settings, lake: Lake) -> StreamRunner:
+        """The stream job on this engine: micro-batches read from the configured log."""
+        from pinpipe.engines.microbatch import MicroBatchStream
+        from pinpipe.log import open_log
 
-        Engines on a cluster (Spark) write through their own Delta library so the tables are
-        theirs; the embedded engine returns False and the jobs write with delta-rs.
+        return MicroBatchStream(open_log(settings), lake, self, settings.stream)
+
+    @abstractmethod
+    def job_command(self, job: Job, settings: Settings) -> list[str]:
+        """The command line that runs ``job`` on this engine outside this process.
+
+        For schedulers (an Airflow DAG, cron): they ask the engine what to run rather than
+        branching on its name.
         """
-        return False
 
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release connections; the engine is unusable afterwards."""

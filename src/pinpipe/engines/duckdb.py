@@ -8,13 +8,13 @@ each field with its own JSON path.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-import deltalake
 import duckdb
 import ibis
 import ibis.expr.datatypes as dt
@@ -22,16 +22,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from pinpipe.engines.base import (
-    LINE_FIELD,
-    RAW_META,
-    Engine,
-    check_read_only,
-    raw_schema,
-)
+from pinpipe.engines.base import RAW_META, TEXT_FIELDS, Engine, Job, raw_schema
+from pinpipe.engines.sql_guard import check_read_only
 from pinpipe.errors import ConfigError
-from pinpipe.transform.schema import RAW_TEXT_FIELD, TableName
-from pinpipe.transform.staging import raw_fields
+from pinpipe.lake.delta import DeltaRsStore, TableStore
+from pinpipe.lake.line import LINE_FIELD, RAW_TEXT_FIELD, TableName, raw_fields
+from pinpipe.settings import Settings
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest lake line read from a file (DuckDB's default is 16 MiB)."""
@@ -39,8 +35,6 @@ MAX_LINE_BYTES = 64 * 1024 * 1024
 _LINES_PER_BATCH = 32_768
 
 _PLACEHOLDERS = itertools.count()
-
-_TEXT_META = ("_topic", "_partition", "_offset", "_timestamp", RAW_TEXT_FIELD)
 
 
 def _json_valid(j: str) -> bool:  # pragma: no cover - signature only, DuckDB runs it
@@ -57,7 +51,7 @@ _valid = ibis.udf.scalar.builtin(_json_valid, name="json_valid")
 @cache
 def _transform(table: TableName) -> tuple[Any, str]:
     """DuckDB ``json_transform`` typed for ``table``'s text fields, and its structure spec."""
-    names = (*_TEXT_META, *raw_fields(table))
+    names = (*TEXT_FIELDS, *raw_fields(table))
     struct = dt.Struct({n: dt.string for n in names})
     spec = orjson.dumps(dict.fromkeys(names, "VARCHAR")).decode()
     fn = ibis.udf.scalar.builtin(
@@ -86,9 +80,14 @@ def _text(lines: Sequence[bytes]) -> pa.Array:
 
 
 class DuckDBEngine(Engine):
-    """In-process engine for one machine; ``threads``/``memory_limit`` go to DuckDB."""
+    """In-process engine for one machine; ``threads``/``memory_limit`` go to DuckDB.
+
+    ``external_access=False`` (the interactive engine behind ``pinpipe sql``) forbids DuckDB
+    every file and network access: it then only reads tables handed to it as Arrow.
+    """
 
     name = "duckdb"
+    dialect = "duckdb"
 
     def __init__(
         self,
@@ -96,25 +95,32 @@ class DuckDBEngine(Engine):
         threads: int | None = None,
         memory_limit: str | None = None,
         storage_options: dict[str, str] | None = None,
+        external_access: bool = True,
     ) -> None:
         config: dict[str, Any] = {}
         if threads is not None:
             config["threads"] = threads
         if memory_limit is not None:
             config["memory_limit"] = memory_limit
+        if not external_access:
+            config["enable_external_access"] = False
         self._con = ibis.duckdb.connect(**config)
-        self._storage_options = storage_options
+        self._tables = DeltaRsStore(storage_options)
         self._sql_lock = threading.Lock()
+
+    @property
+    def tables(self) -> TableStore:
+        return self._tables
 
     @property
     def backend(self) -> Any:
         """The Ibis DuckDB backend, for callers that need backend-specific features."""
         return self._con
 
-    def raw_from_files(self, table: TableName, paths: Sequence[str]) -> ibis.Table:
-        if not paths:
+    def raw_from_files(self, table: TableName, uris: Sequence[str]) -> ibis.Table:
+        if not uris:
             return self._empty(table)
-        files = "[" + ", ".join(_sql_text(str(p)) for p in paths) + "]"
+        files = "[" + ", ".join(_sql_text(str(u)) for u in uris) + "]"
         src = self._con.sql(
             f"SELECT CAST(json AS VARCHAR) AS j FROM read_ndjson_objects({files}, "
             f"format = 'newline_delimited', ignore_errors = true, "
@@ -190,17 +196,15 @@ class DuckDBEngine(Engine):
     def table(self, arrow: pa.Table | pads.Dataset) -> ibis.Table:
         return ibis.memtable(arrow)
 
-    def read_delta(self, path: str) -> ibis.Table | None:
-        if not deltalake.DeltaTable.is_deltatable(path, storage_options=self._storage_options):
-            return None
-        delta = deltalake.DeltaTable(path, storage_options=self._storage_options)
-        return self.table(delta.to_pyarrow_dataset())
+    def read_delta(self, uri: str) -> ibis.Table | None:
+        dataset = self._tables.dataset(uri)
+        return None if dataset is None else self.table(dataset)
 
     def to_arrow(self, expr: ibis.Table) -> pa.Table:
         return self._con.to_pyarrow(expr)
 
     def sql(self, query: str, views: dict[str, ibis.Table]) -> pa.Table:
-        body = check_read_only(query)
+        body = check_read_only(query, dialect=self.dialect)
         try:
             statements = duckdb.extract_statements(body)
         except duckdb.Error as exc:
@@ -230,6 +234,15 @@ class DuckDBEngine(Engine):
             yield table
         finally:
             self._con.con.execute(f"DROP TABLE IF EXISTS {name}")  # Ibis 12 drop_table fails
+
+    def job_command(self, job: Job, settings: Settings) -> list[str]:
+        """``pinpipe`` itself, in this Python, pointed at the same home, lake and engine."""
+        return [
+            sys.executable, "-m", "pinpipe", "--home", str(settings.home),
+            "--lake", settings.lake_root, "--engine", self.name, job,
+            *(["--once"] if job == "stream" else []),
+            *(["--all"] if job == "query" else []),
+        ]  # fmt: skip
 
     def close(self) -> None:
         self._con.disconnect()

@@ -11,15 +11,16 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinpipe.engines.base import Engine
-from pinpipe.jobs import delta_io
-from pinpipe.jobs.quarantine import replace_batch_rejects, with_stage
-from pinpipe.lake import Lake
+from pinpipe.engines import Engine
+from pinpipe.errors import ConfigError
+from pinpipe.lake.layout import Lake
+from pinpipe.lake.line import TABLES, TableName
+from pinpipe.lake.quarantine import stage_predicate, with_stage
 from pinpipe.transform.cleaning import clean, latest
 from pinpipe.transform.queries import QUERIES
-from pinpipe.transform.schema import TABLES, TableName
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class BatchReport:
 
 def clean_table(lake: Lake, engine: Engine, table: TableName, report: BatchReport) -> None:
     """Rebuild ``tables/batch/<table>`` and its batch quarantine from the raw zone."""
-    files = [str(f.path) for f in lake.raw_files(table)]
+    files = [f.uri for f in lake.raw_files(table)]
     with engine.materialized(engine.raw_from_files(table, files)) as raw:
         cleaned = clean(table, raw)
         ends = engine.to_arrow(
@@ -60,31 +61,38 @@ def clean_table(lake: Lake, engine: Engine, table: TableName, report: BatchRepor
         )
         if t is not None
     }
-    batch_path = lake.table("batch", table)
-    if not engine.overwrite_delta(
-        str(batch_path), rows, metadata=delta_io.watermark_metadata(watermark)
-    ):
-        delta_io.overwrite(batch_path, rows, watermark=watermark)
-    quarantine = lake.table("quarantine", table)
-    staged = with_stage(rejects, "batch")
-    if not engine.overwrite_delta(str(quarantine), staged, predicate="stage = 'batch'"):
-        replace_batch_rejects(quarantine, rejects)
+    engine.tables.overwrite(lake.table("batch", table), rows, watermark=watermark)
+    engine.tables.overwrite(
+        lake.table("quarantine", table),
+        with_stage(rejects, "batch"),
+        predicate=stage_predicate("batch"),
+    )
     report.raw_records[table] = sum(ends["n"].to_pylist())
     report.rows[table] = rows.num_rows
     report.rejects[table] = rejects.num_rows
     log.info("batch %s: %d rows, %d rejects", table, rows.num_rows, rejects.num_rows)
 
 
+def batch_tables(lake: Lake, engine: Engine) -> dict[TableName, ir.Table]:
+    """The three batch tables (one row per ind), or ConfigError naming the missing one."""
+    found: dict[TableName, ir.Table] = {}
+    for table in TABLES:
+        expr = engine.read_delta(lake.table("batch", table))
+        if expr is None:
+            raise ConfigError(
+                f"no batch data for table {table!r} under {lake.root}: run `pinpipe batch` first"
+            )
+        found[table] = expr
+    return found
+
+
 def run_queries(lake: Lake, engine: Engine, report: BatchReport) -> dict[str, pa.Table]:
     """Every query over the batch tables, written to ``results/<name>``."""
-    from pinpipe.serve.views import load_views
-
-    views = load_views(lake, engine, "batch")
+    views = batch_tables(lake, engine)
     results: dict[str, pa.Table] = {}
     for name, query in QUERIES.items():
         result = engine.to_arrow(query(views["pin"], views["geo"], views["user"]))
-        if not engine.overwrite_delta(str(lake.result(name)), result):
-            delta_io.overwrite(lake.result(name), result)
+        engine.tables.overwrite(lake.result(name), result)
         results[name] = result
         report.results[name] = result.num_rows
     return results

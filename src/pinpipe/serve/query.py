@@ -5,12 +5,12 @@ from __future__ import annotations
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinpipe.engines.base import Engine, check_read_only
+from pinpipe.engines import Engine, check_read_only
 from pinpipe.errors import ConfigError
-from pinpipe.lake import Lake
+from pinpipe.lake.layout import Lake
+from pinpipe.lake.line import TABLES
 from pinpipe.serve.views import View, contract_columns, load_views, quarantine_view
 from pinpipe.transform.queries import QUERIES
-from pinpipe.transform.schema import TABLES
 
 
 def run_queries(
@@ -29,7 +29,7 @@ def run_queries(
 
 def run_sql(lake: Lake, engine: Engine, query: str, view: View = "merged") -> pa.Table:
     """Read-only SQL over views ``pin``, ``geo``, ``user`` (``view``) and ``quarantine``."""
-    check_read_only(query)  # refuse before touching any table
+    check_read_only(query, dialect=engine.dialect)  # refuse before touching any table
     tables: dict[str, ir.Table] = {
         t: contract_columns(t, v) for t, v in load_views(lake, engine, view).items()
     }

@@ -13,12 +13,12 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 
-from pinpipe.engines.base import Engine
+from pinpipe.engines import Engine
 from pinpipe.errors import ConfigError
-from pinpipe.jobs.delta_io import read_watermark
-from pinpipe.lake import Lake
+from pinpipe.lake.layout import Lake
+from pinpipe.lake.line import TABLES, TableName
 from pinpipe.transform.cleaning import latest
-from pinpipe.transform.schema import CLEAN_COLUMNS, TABLES, TableName
+from pinpipe.transform.schema import CLEAN_COLUMNS
 
 View = Literal["batch", "stream", "merged"]
 VIEWS: tuple[View, ...] = ("batch", "stream", "merged")
@@ -26,8 +26,8 @@ VIEWS: tuple[View, ...] = ("batch", "stream", "merged")
 
 def load_view(lake: Lake, engine: Engine, view: View, table: TableName) -> ir.Table:
     """One cleaned table as ``view`` sees it: one row per ind, metadata columns kept."""
-    batch = engine.read_delta(str(lake.table("batch", table))) if view != "stream" else None
-    stream = engine.read_delta(str(lake.table("stream", table))) if view != "batch" else None
+    batch = engine.read_delta(lake.table("batch", table)) if view != "stream" else None
+    stream = engine.read_delta(lake.table("stream", table)) if view != "batch" else None
     if batch is None and stream is None:
         hint = {
             "batch": "run `pinpipe batch`",
@@ -40,7 +40,7 @@ def load_view(lake: Lake, engine: Engine, view: View, table: TableName) -> ir.Ta
         return batch
     if batch is None:
         return latest(stream)
-    watermark = read_watermark(lake.table("batch", table)) or {}
+    watermark = engine.tables.watermark(lake.table("batch", table)) or {}
     covered = [
         (stream._topic == topic) & (stream._partition == partition) & (stream._offset < end)
         for (topic, partition), end in watermark.items()
@@ -60,9 +60,7 @@ def contract_columns(table: TableName, expr: ir.Table) -> ir.Table:
 
 def quarantine_view(lake: Lake, engine: Engine) -> ir.Table | None:
     """Every quarantined record across the three tables."""
-    parts = [
-        q for t in TABLES if (q := engine.read_delta(str(lake.table("quarantine", t)))) is not None
-    ]
+    parts = [q for t in TABLES if (q := engine.read_delta(lake.table("quarantine", t))) is not None]
     if not parts:
         return None
     return ibis.union(*parts) if len(parts) > 1 else parts[0]

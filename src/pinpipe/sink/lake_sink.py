@@ -11,16 +11,14 @@ rewrites an object of the same name: the raw zone holds every logged record exac
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from pinpipe.lake import Lake
+from pinpipe.lake.feeds import all_partitions
+from pinpipe.lake.layout import Lake
+from pinpipe.lake.line import lake_line
 from pinpipe.log.base import Log, LogRecord
 from pinpipe.settings import SinkSettings
-from pinpipe.sink.format import lake_line
-from pinpipe.transform.schema import table_of_topic
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +53,6 @@ class LakeSink:
         self._positions.clear()
         self._open.clear()
 
-    def _partitions(self) -> list[tuple[str, int]]:
-        return [
-            (info.name, p)
-            for info in self._log.topics()
-            if table_of_topic(info.name) is not None
-            for p in range(info.partitions)
-        ]
-
     def _position(self, tp: tuple[str, int]) -> int:
         if tp not in self._positions:
             committed = self._log.committed(self._group, *tp)
@@ -72,7 +62,7 @@ class LakeSink:
     def poll(self) -> int:
         """Read what the log has now; close the files the rules say are complete."""
         consumed = 0
-        for tp in self._partitions():
+        for tp in all_partitions(self._log):
             while True:
                 batch = self._log.fetch(*tp, self._position(tp), FETCH_SIZE)
                 if not batch:
@@ -99,13 +89,13 @@ class LakeSink:
 
     def _close(self, tp: tuple[str, int]) -> None:
         current = self._open.pop(tp)
-        path = self._lake.raw_file(tp[0], tp[1], current.start_offset)
-        _write_atomically(path, b"\n".join(current.lines) + b"\n")
+        uri = self._lake.raw_file(tp[0], tp[1], current.start_offset)
+        self._lake.storage.write_atomically(uri, b"\n".join(current.lines) + b"\n")
         next_offset = current.start_offset + len(current.lines)
         self._log.commit(self._group, {tp: next_offset})
         self.files_written += 1
         self.records_written += len(current.lines)
-        log.info("sink wrote %s (%d records)", path.name, len(current.lines))
+        log.info("sink wrote %s (%d records)", uri, len(current.lines))
 
     def flush(self) -> None:
         """Close every open file now (end of ``--once`` or shutdown): nothing stays buffered."""
@@ -132,19 +122,3 @@ class LakeSink:
                 stop.wait(interval)
         self.poll()
         self.flush()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` under ``path`` so a reader sees the old object, the new one, or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -14,14 +14,10 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
+from pinpipe.lake.line import LINE_FIELD, META_COLUMNS, RAW_TEXT_FIELD, TableName, raw_fields
 from pinpipe.transform import coerce, geo, pin, user
-from pinpipe.transform.schema import (
-    CLEAN_COLUMNS,
-    META_COLUMNS,
-    RAW_TEXT_FIELD,
-    TableName,
-)
-from pinpipe.transform.staging import Staged, Stager, raw_fields
+from pinpipe.transform.schema import CLEAN_COLUMNS
+from pinpipe.transform.staging import Staged, Stager
 
 REJECT_COLUMNS: Final = ("table", "reason", *META_COLUMNS, "raw")
 QUALITY_COLUMNS: Final = ("table", "issue", "count")
@@ -47,7 +43,7 @@ _KEYS: Final[dict[TableName, tuple[str, str]]] = {
 """Key spellings in order of preference: the table's own first, the other as a fallback."""
 
 _REASON: Final = "_reject_reason"
-_LINE: Final = "_line"
+_LINE: Final = LINE_FIELD
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,6 @@ from dataclasses import dataclass
 
 import ibis.expr.types as ir
 
-from pinpipe.transform.schema import RAW_FIELDS, TableName
-
-
-def raw_fields(table: TableName) -> tuple[str, ...]:
-    """The record fields read for ``table``: its source fields plus both key spellings."""
-    fields = RAW_FIELDS[table]
-    return fields + tuple(k for k in ("ind", "index") if k not in fields)
-
 
 @dataclass(frozen=True)
 class Staged:

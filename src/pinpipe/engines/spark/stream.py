@@ -1,14 +1,14 @@
 """Kafka → Spark Structured Streaming → ``tables/stream/<table>``, exactly once.
 
 One streaming query subscribes to every topic that feeds a table (``subscribePattern``). Each
-micro-batch is split by table, turned into the same raw relation the lake lines give (value
-fields as text, ``_topic``/``_partition``/``_offset``/``_timestamp`` from the Kafka columns,
-a value that is not a JSON object kept under ``_raw``), cleaned by the shared Ibis definition,
-and written with delta-spark: rejects to ``tables/quarantine/<table>`` (stage ``stream``)
-first, then rows to the stream table. Both writes carry Delta's ``txnAppId``/``txnVersion``
-(the micro-batch id), so a micro-batch that Spark replays from its checkpoint after a crash
-is skipped by Delta instead of being appended twice. The checkpoint lives under
-``<lake>/_checkpoints/spark-stream``; deleting it starts a new app id (and a new read).
+micro-batch is split by table and turned into lake lines by the same encoder the sink uses
+(``pinpipe.lake.line``, run in Spark's Python workers), so Spark parses exactly what the other
+engines parse; the shared Ibis definition cleans them, and delta-spark writes rejects to
+``tables/quarantine/<table>`` (stage ``stream``) first, then rows to the stream table. Both
+writes carry Delta's ``txnAppId``/``txnVersion`` (the micro-batch id), so a micro-batch that
+Spark replays from its checkpoint after a crash is skipped by Delta instead of being appended
+twice. The checkpoint lives under ``<lake>/_checkpoints/spark-stream``; deleting it starts a
+new app id (and a new read).
 """
 
 from __future__ import annotations
@@ -17,87 +17,54 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pinpipe.engines.base import LINE_FIELD, RAW_META
-from pinpipe.engines.spark import SparkEngine, json_schema
-from pinpipe.jobs.stream import StreamStats
-from pinpipe.lake import Lake
+import pyarrow as pa
+
+from pinpipe.engines.base import StreamStats
+from pinpipe.engines.spark.engine import SparkEngine
+from pinpipe.lake.layout import Lake
+from pinpipe.lake.line import TABLES, TOPIC_PATTERN, encode, table_of_topic
 from pinpipe.settings import SparkSettings, StreamSettings
 from pinpipe.transform.cleaning import clean
-from pinpipe.transform.schema import RAW_TEXT_FIELD, TABLES, TableName
-from pinpipe.transform.staging import raw_fields
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import DataFrame
     from pyspark.sql.streaming import StreamingQuery
 
 log = logging.getLogger(__name__)
 
 APP_PREFIX = "pinpipe-spark-stream"
+_LINES_SCHEMA = "table string, j string"
 
 
-def _table_filter(table: TableName) -> Column:
+def encode_lines(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Kafka source rows → ``(table, lake line)`` (runs in Spark's Python workers)."""
+    for batch in batches:
+        cols = batch.to_pydict()
+        rows = zip(
+            cols["topic"], cols["partition"], cols["offset"], cols["ts"], cols["value"],
+            strict=True,
+        )  # fmt: skip
+        tables, lines = [], []
+        for topic, partition, offset, ts, value in rows:
+            tables.append(table_of_topic(topic))
+            lines.append(encode(topic, partition, offset, ts, value).decode())
+        yield pa.RecordBatch.from_pydict(
+            {"table": pa.array(tables, pa.string()), "j": pa.array(lines, pa.string())}
+        )
+
+
+def kafka_lines(records: DataFrame) -> DataFrame:
+    """The lake lines of Kafka source rows, with the table each one feeds."""
     from pyspark.sql import functions as F
 
-    return F.col("topic").rlike(f"[._-]{table}$")
-
-
-def kafka_raw(table: TableName, records: DataFrame) -> DataFrame:
-    """The raw relation (engines/base.py ``raw_schema``) of Kafka source rows.
-
-    Mirrors the sink's lake line: a JSON string holding a JSON object is unwrapped once, and
-    ``_line`` is the value's object plus the four metadata fields, as the quarantine keeps it.
-    """
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField, StructType
-
-    text = F.col("value").cast("string")
-    # Wrapping the value in an object lets from_json render it as text: an object as its
-    # JSON, a JSON string as its content (the second encoding of a twice-encoded record).
-    wrapped = F.from_json(
-        F.concat(F.lit('{"v":'), text, F.lit("}")),
-        StructType([StructField("v", StringType())]),
-        {"mode": "PERMISSIVE"},
-    )["v"]
-    meta = F.struct(
-        F.col("topic").alias("_topic"),
-        F.col("partition").alias("_partition"),
-        F.col("offset").alias("_offset"),
-        F.unix_millis(F.col("timestamp")).alias("_timestamp"),
+    source = records.select(
+        "topic", "partition", "offset", F.unix_millis("timestamp").alias("ts"), "value"
     )
-    staged = records.select(
-        text.alias("v"),
-        F.when(F.ltrim(wrapped).startswith("{"), wrapped).alias("obj"),
-        meta.alias("meta"),
-    )
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_pinpipe_corrupt"}
-    doc = F.from_json(F.col("obj"), json_schema(table), options)
-    parsed = staged.select("v", "obj", "meta", doc.alias("doc"))
-    is_object = F.coalesce(
-        F.col("doc").isNotNull() & F.col("doc")["_pinpipe_corrupt"].isNull(), F.lit(False)
-    )
-    meta_fields = F.expr("substring(to_json(meta), 2)")  # '"_topic":...}' without '{'
-    body = F.regexp_replace(F.col("obj"), r"\}\s*$", "")
-    raw_text = F.regexp_replace(
-        F.expr("substring(to_json(named_struct('r', coalesce(v, ''))), 6)"), r"\}$", ""
-    )
-    line = F.when(
-        is_object,
-        F.concat(body, F.when(F.trim(body) == "{", F.lit("")).otherwise(F.lit(",")), meta_fields),
-    ).otherwise(F.concat(F.lit('{"_raw":'), raw_text, F.lit(","), meta_fields))
-    cols: list[Column] = []
-    for name in RAW_META:
-        if name == LINE_FIELD:
-            col = line
-        elif name == RAW_TEXT_FIELD:
-            col = F.when(is_object, F.col("doc")[name]).otherwise(F.coalesce(F.col("v"), F.lit("")))
-        else:
-            col = F.col("meta")[name]
-        cols.append(col.alias(name))
-    cols.extend(F.col("doc")[name].alias(name) for name in raw_fields(table))
-    return parsed.select(*cols)
+    return source.mapInArrow(encode_lines, _LINES_SCHEMA)
 
 
 class SparkStreamJob:
@@ -116,7 +83,7 @@ class SparkStreamJob:
         self._bootstrap = bootstrap_servers
         self._settings = settings
         self._spark_settings = spark or SparkSettings()
-        self.checkpoint = lake.root / "_checkpoints" / "spark-stream"
+        self.checkpoint = Path(lake.checkpoint("spark-stream"))
         self.stats = StreamStats()
         self._app_id = ""
 
@@ -132,7 +99,7 @@ class SparkStreamJob:
         reader = (
             self._engine.session.readStream.format("kafka")
             .option("kafka.bootstrap.servers", self._bootstrap)
-            .option("subscribePattern", self._spark_settings.topic_pattern)
+            .option("subscribePattern", self._spark_settings.topic_pattern or TOPIC_PATTERN)
             .option("startingOffsets", self._spark_settings.starting_offsets)
             .option("maxOffsetsPerTrigger", str(self._settings.max_batch))
             .option("failOnDataLoss", "true")
@@ -173,13 +140,13 @@ class SparkStreamJob:
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
-        records = records.persist(StorageLevel.MEMORY_AND_DISK)
+        lines = kafka_lines(records).persist(StorageLevel.MEMORY_AND_DISK)
         # foreachBatch hands over a DataFrame of a cloned session: views must live there.
         engine = SparkEngine(session=records.sparkSession)
         try:
             for table in TABLES:
-                part = records.filter(_table_filter(table))
-                raw = engine.view(kafka_raw(table, part))
+                part = lines.filter(F.col("table") == table).select("j")
+                raw = engine.view(engine.parse(table, part, files=False))
                 cleaned = clean(table, raw)
                 rows = engine.dataframe(cleaned.rows).persist()
                 rejects = engine.dataframe(cleaned.rejects).withColumn("stage", F.lit("stream"))
@@ -188,19 +155,20 @@ class SparkStreamJob:
                 if n_rows:
                     self._append(self._lake.table("stream", table), rows, batch_id)
                     stamps = rows.select("_timestamp").toArrow()["_timestamp"].to_pylist()
-                    now = time.time() * 1000
-                    if len(self.stats.latencies_ms) < 1_000_000:
-                        self.stats.latencies_ms.extend(now - s for s in stamps)
+                    self.stats.observe(stamps, time.time() * 1000)
                 rows.unpersist()
                 self.stats.rows += n_rows
                 self.stats.rejects += n_rejects
-            self.stats.records += records.count()
+            self.stats.records += lines.count()
             self.stats.batches += 1
             log.info("spark stream batch %d written", batch_id)
         finally:
-            records.unpersist()
+            lines.unpersist()
 
-    def _append(self, path: Path, frame: DataFrame, batch_id: int) -> int:
+    def reset(self) -> None:
+        """Nothing to forget: Spark resumes from its checkpoint by itself."""
+
+    def _append(self, uri: str, frame: DataFrame, batch_id: int) -> int:
         """Append with Delta's idempotent-write options; returns the rows offered."""
         n = frame.count()
         if n == 0:
@@ -210,6 +178,6 @@ class SparkStreamJob:
             .mode("append")
             .option("txnAppId", self._app_id)
             .option("txnVersion", str(batch_id))
-            .save(str(path))
+            .save(uri)
         )
         return n

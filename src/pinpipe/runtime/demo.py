@@ -2,7 +2,8 @@
 
 Starts ``up`` in-process under ``<home>/demo`` (recreated each run), posts sampled rows through
 both doors, waits until the stream job has every record, stops (the sink drains into the raw
-zone), runs the batch job and prints every analytic.
+zone), runs the batch job and returns every analytic over the merged view for the caller to
+show. Progress goes to ``say`` line by line.
 """
 
 from __future__ import annotations
@@ -11,22 +12,30 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from rich.console import Console
+import pyarrow as pa
 
-from pinpipe.cli.output import render_table
 from pinpipe.emulator.runner import emulate, summary
-from pinpipe.engines import get_engine
+from pinpipe.engines import get_engine, interactive_engine
 from pinpipe.errors import JobError
 from pinpipe.jobs.batch import run_batch
-from pinpipe.jobs.supervisor import Supervisor
+from pinpipe.lake.feeds import logged_records
+from pinpipe.lake.layout import open_lake
 from pinpipe.log import open_log
+from pinpipe.runtime.supervisor import Supervisor
 from pinpipe.serve.query import run_queries
 from pinpipe.settings import Settings, load_settings
 from pinpipe.transform.queries import QUERIES
-from pinpipe.transform.schema import table_of_topic
 
 LAND_TIMEOUT_S = 120
+
+
+@dataclass
+class DemoResult:
+    exit_code: int
+    results: dict[str, pa.Table] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -60,21 +69,18 @@ def wait_until_streamed(cfg: Settings, supervisor: Supervisor, expected: int) ->
     deadline = time.monotonic() + LAND_TIMEOUT_S
     with open_log(cfg) as log_:
         while time.monotonic() < deadline:
-            total = sum(
-                log_.end_offset(t.name, p)
-                for t in log_.topics()
-                if table_of_topic(t.name)
-                for p in range(t.partitions)
-            )
+            total = logged_records(log_)
             if total >= expected and supervisor.stream.stats.records >= total:
                 return
             time.sleep(0.2)
     raise JobError(f"records did not land within {LAND_TIMEOUT_S}s")
 
 
-def run_demo(base: Settings, *, rows: int, port: int | None, console: Console) -> int:
+def run_demo(
+    base: Settings, *, rows: int, port: int | None, say: Callable[[str], None]
+) -> DemoResult:
     cfg = demo_settings(base, port)
-    console.print(f"[bold]pinpipe demo[/bold] in {cfg.home}")
+    say(f"[bold]pinpipe demo[/bold] in {cfg.home}")
     supervisor = Supervisor(cfg)
     runner = threading.Thread(target=supervisor.run, name="up", daemon=True)
     runner.start()
@@ -83,24 +89,22 @@ def run_demo(base: Settings, *, rows: int, port: int | None, console: Console) -
         raise JobError("the ingest API did not start; see the log above")
     started = time.perf_counter()
     stats = emulate(cfg, mode="both", count=rows, rate=None, db=None, api_key=None)
-    console.print(f"posted: {summary(stats)} in {time.perf_counter() - started:.1f}s")
+    say(f"posted: {summary(stats)} in {time.perf_counter() - started:.1f}s")
     wait_until_streamed(cfg, supervisor, stats.total_acknowledged)
     s = supervisor.stream.stats
-    console.print(f"stream job: {s.records:,} records → {s.rows:,} rows, {s.rejects:,} quarantined")
+    say(f"stream job: {s.records:,} records → {s.rows:,} rows, {s.rejects:,} quarantined")
     supervisor.stop.set()
     runner.join()
-    console.print(
+    say(
         f"sink: {supervisor.sink.records_written:,} records in "
         f"{supervisor.sink.files_written:,} raw files"
     )
-    engine = get_engine("duckdb")
-    report = run_batch(cfg.open_lake(), engine)
-    console.print(
+    lake = open_lake(cfg)
+    report = run_batch(lake, get_engine(settings=cfg))
+    say(
         f"batch: {report.total_raw:,} raw records → "
         + ", ".join(f"{t} {n:,}" for t, n in report.rows.items())
         + f" rows in {report.clean_seconds + report.query_seconds:.2f}s\n"
     )
-    results = run_queries(cfg.open_lake(), engine, list(QUERIES), "merged")
-    for name, table in results.items():
-        render_table(console, name, table)
-    return 1 if supervisor.errors or stats.failed else 0
+    results = run_queries(lake, interactive_engine(), list(QUERIES), "merged")
+    return DemoResult(1 if supervisor.errors or stats.failed else 0, results)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,6 +95,14 @@ def _jar_conf(settings: SparkSettings) -> dict[str, str]:
     }
 
 
+def delta_conf() -> dict[str, str]:
+    """What any Spark session needs to read and write Delta tables."""
+    return {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    }
+
+
 def session_conf(settings: SparkSettings) -> dict[str, str]:
     """The configuration pinpipe starts Spark with: small, quiet, Delta-enabled, UTC."""
     conf = {
@@ -104,8 +113,7 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        **delta_conf(),
         # Delta rebuilds table state with 50 tasks by default: seconds wasted on small tables.
         "spark.databricks.delta.snapshotPartitions": str(settings.shuffle_partitions),
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
@@ -131,6 +139,9 @@ def get_session(settings: SparkSettings | None = None) -> SparkSession:
         else:
             builder = builder.master(settings.master)
             conf = session_conf(settings)
+            # Python workers (the stream job's line encoder) run this interpreter, not
+            # whatever ``python3`` is first on PATH, so they import the same pinpipe.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         for key, value in conf.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()

@@ -20,12 +20,11 @@ from pinpipe.emulator.generator import SourceTables
 from pinpipe.engines.duckdb import DuckDBEngine
 from pinpipe.engines.spark import SparkEngine
 from pinpipe.jobs.batch import BatchReport, run_batch
-from pinpipe.jobs.delta_io import read_watermark
-from pinpipe.lake import Lake
+from pinpipe.lake import TABLES, Lake
+from pinpipe.lake.delta import DeltaRsStore
 from pinpipe.serve.query import run_queries
 from pinpipe.transform.queries import QUERIES
-from pinpipe.transform.schema import TABLES
-from tests.spark.raw_fixture import build_raw_zone
+from tests.engines.spark.raw_fixture import build_raw_zone
 
 
 @dataclass
@@ -42,8 +41,8 @@ def runs(
 ) -> Runs:
     work = tmp_path_factory.mktemp("parity")
     duck = build_raw_zone(work / "duck", source)
-    spark = Lake(work / "spark" / "lake")
-    shutil.copytree(duck.root / "raw", spark.root / "raw")
+    spark = Lake.at(work / "spark" / "lake")
+    shutil.copytree(Path(duck.root) / "raw", Path(spark.root) / "raw")
     engine = DuckDBEngine(threads=2)
     duck_report = run_batch(duck, engine)
     engine.close()
@@ -51,9 +50,9 @@ def runs(
     return Runs(duck, spark, duck_report, spark_report)
 
 
-def delta_rows(path: Path, order: list[str]) -> list[dict[str, object]]:
+def delta_rows(path: str, order: list[str]) -> list[dict[str, object]]:
     """A Delta table's rows read with delta-rs, in a fixed order."""
-    table = DeltaTable(str(path)).to_pyarrow_table()
+    table = DeltaTable(path).to_pyarrow_table()
     return table.sort_by([(c, "ascending") for c in order]).to_pylist()
 
 
@@ -94,8 +93,8 @@ def test_quarantine_is_identical(runs: Runs, table: str) -> None:
 def test_the_delta_schemas_are_identical(runs: Runs) -> None:
     for table in TABLES:
         for zone in ("batch", "quarantine"):
-            duck = DeltaTable(str(runs.duck.table(zone, table))).schema()  # type: ignore[arg-type]
-            spark = DeltaTable(str(runs.spark.table(zone, table))).schema()  # type: ignore[arg-type]
+            duck = DeltaTable(runs.duck.table(zone, table)).schema()  # type: ignore[arg-type]
+            spark = DeltaTable(runs.spark.table(zone, table)).schema()  # type: ignore[arg-type]
             assert [(f.name, str(f.type)) for f in duck.fields] == [
                 (f.name, str(f.type)) for f in spark.fields
             ], (zone, table)
@@ -103,8 +102,8 @@ def test_the_delta_schemas_are_identical(runs: Runs) -> None:
 
 @pytest.mark.parametrize("name", list(QUERIES))
 def test_query_results_are_identical(runs: Runs, name: str) -> None:
-    duck = DeltaTable(str(runs.duck.result(name))).to_pyarrow_table()
-    spark = DeltaTable(str(runs.spark.result(name))).to_pyarrow_table()
+    duck = DeltaTable(runs.duck.result(name)).to_pyarrow_table()
+    spark = DeltaTable(runs.spark.result(name)).to_pyarrow_table()
     assert duck.num_rows > 0, "every query has an answer on this fixture"
     assert duck.column_names == spark.column_names
     assert_same_rows(duck.to_pylist(), spark.to_pylist())
@@ -112,8 +111,8 @@ def test_query_results_are_identical(runs: Runs, name: str) -> None:
 
 def test_spark_records_the_batch_watermark_like_delta_rs(runs: Runs) -> None:
     for table in TABLES:
-        duck = read_watermark(runs.duck.table("batch", table))  # type: ignore[arg-type]
-        assert duck and duck == read_watermark(runs.spark.table("batch", table))  # type: ignore[arg-type]
+        duck = DeltaRsStore().watermark(runs.duck.table("batch", table))  # type: ignore[arg-type]
+        assert duck and duck == DeltaRsStore().watermark(runs.spark.table("batch", table))  # type: ignore[arg-type]
 
 
 def _answers(lake: Lake, engine: DuckDBEngine | SparkEngine) -> dict[str, pa.Table]:
@@ -124,7 +123,7 @@ def test_spark_reads_tables_written_by_delta_rs(runs: Runs, spark_engine: SparkE
     """Spark queries the DuckDB run's tables (delta-rs) and gets the DuckDB run's answers."""
     answers = _answers(runs.duck, spark_engine)
     for name, table in answers.items():
-        expected = DeltaTable(str(runs.duck.result(name))).to_pyarrow_table()
+        expected = DeltaTable(runs.duck.result(name)).to_pyarrow_table()
         assert_same_rows(expected.to_pylist(), table.to_pylist())
 
 
@@ -136,7 +135,7 @@ def test_delta_rs_reads_tables_written_by_spark(runs: Runs) -> None:
     finally:
         engine.close()
     for name, table in answers.items():
-        expected = DeltaTable(str(runs.spark.result(name))).to_pyarrow_table()
+        expected = DeltaTable(runs.spark.result(name)).to_pyarrow_table()
         assert_same_rows(expected.to_pylist(), table.to_pylist())
 
 
@@ -145,9 +144,9 @@ def test_a_spark_rerun_keeps_stream_quarantine_rows(runs: Runs, spark_engine: Sp
     path = runs.spark.table("quarantine", "pin")
     batch_rows = delta_rows(path, ["_offset"])
     stream_row = {**batch_rows[0], "stage": "stream", "_offset": 10**9}
-    schema = DeltaTable(str(path)).to_pyarrow_table().schema
+    schema = DeltaTable(path).to_pyarrow_table().schema
     table = pa.Table.from_pylist([stream_row], schema=schema)
-    write_deltalake(str(path), table, mode="append")
+    write_deltalake(path, table, mode="append")
     run_batch(runs.spark, spark_engine, tables=("pin",))
     after = delta_rows(path, ["_offset"])
     assert sorted(map(repr, after)) == sorted(map(repr, [*batch_rows, stream_row]))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +15,8 @@ from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import SinkSettings
 from pinpipe.sink.lake_sink import SINK_GROUP, LakeSink
+from tests.fixtures import Spawn
+from tests.helpers import pinpipe_command, pinpipe_env
 
 
 def _produce(log: EmbeddedLog, topic: str, n: int, start: int = 0) -> None:
@@ -30,7 +30,10 @@ def _produce(log: EmbeddedLog, topic: str, n: int, start: int = 0) -> None:
 
 
 def _files(lake: Lake) -> dict[str, bytes]:
-    return {str(f.path.relative_to(lake.root)): f.path.read_bytes() for f in lake.raw_files()}
+    return {
+        f.uri.removeprefix(lake.root + "/"): lake.storage.read_bytes(f.uri)
+        for f in lake.raw_files()
+    }
 
 
 def test_file_names_follow_the_s3_sink_layout(log: EmbeddedLog, lake: Lake) -> None:
@@ -79,7 +82,7 @@ def test_replay_after_a_lost_commit_rewrites_identical_objects(
     before = _files(lake)
     # The crash: files 10 and 20 were written but the process died before committing them.
     log.commit(SINK_GROUP, {("pinpipe.pin", 0): 10})
-    (lake.raw_file("pinpipe.pin", 0, 20)).unlink()
+    lake.storage.delete(lake.raw_file("pinpipe.pin", 0, 20))
     LakeSink(log, lake, SinkSettings(flush_size=10)).run(threading.Event(), once=True)
     assert _files(lake) == before
     assert log.committed(SINK_GROUP, "pinpipe.pin", 0) == 30
@@ -114,21 +117,25 @@ def test_files_rotate_by_record_time_not_wall_clock(log: EmbeddedLog, lake: Lake
 
 
 def test_kill_9_mid_sink_then_restart_keeps_every_record_exactly_once(
-    log: EmbeddedLog, lake: Lake, tmp_path: Path
+    log: EmbeddedLog, lake: Lake, tmp_path: Path, spawn_pinpipe: Spawn
 ) -> None:
     total = 40_000  # 800 files: far more than one poll of the parent can miss
     for start in range(0, total, 2_000):
         _produce(log, "pinpipe.pin", 2_000, start=start)
-    env = {**os.environ, "PINPIPE_HOME": str(tmp_path), "PINPIPE_SINK__FLUSH_SIZE": "50"}
-    cmd = [sys.executable, "-m", "pinpipe", "sink"]
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {"PINPIPE_SINK__FLUSH_SIZE": "50"}
+    child = spawn_pinpipe("sink", env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(lake.raw_files()) < 20:
         time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert len(lake.raw_files()) < total // 50, "the kill must land mid-run"
-    subprocess.run([*cmd, "--once"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        pinpipe_command("sink", "--once"),
+        env=pinpipe_env(tmp_path, **env),
+        check=True,
+        capture_output=True,
+    )
     offsets = [
         orjson.loads(line)["_offset"]
         for content in _files(lake).values()

@@ -8,12 +8,12 @@ import time
 import pytest
 
 from pinpipe.emulator.generator import SourceTables
-from pinpipe.jobs import supervisor as supervisor_module
-from pinpipe.jobs.supervisor import Supervisor
+from pinpipe.lake import open_lake
 from pinpipe.log.embedded import EmbeddedLog
+from pinpipe.runtime import supervisor as supervisor_module
+from pinpipe.runtime.supervisor import Supervisor
 from pinpipe.settings import Settings, load_settings
-from tests.conftest import produce_rows
-from tests.helpers import free_port
+from tests.helpers import free_port, produce_rows
 
 
 def test_a_crashing_sink_restarts_and_nothing_is_lost(
@@ -41,9 +41,10 @@ def test_a_crashing_sink_restarts_and_nothing_is_lost(
     sup.stop.set()
     runner.join(60)
     assert not sup.errors
+    lake = open_lake(cfg)
     offsets = sorted(
         int(line.split(b'"_offset":')[1].split(b",")[0])
-        for f in cfg.open_lake().raw_files("pin")
-        for line in f.path.read_bytes().splitlines()
+        for f in lake.raw_files("pin")
+        for line in lake.storage.read_bytes(f.uri).splitlines()
     )
     assert offsets == list(range(30))

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,25 +13,22 @@ from deltalake import DeltaTable
 from pinpipe.emulator.generator import generate
 from pinpipe.emulator.poster import run
 from pinpipe.transform.queries import QUERIES
+from tests.fixtures import Spawn
 from tests.helpers import free_port, run_pinpipe, wait_healthy
 
 pytestmark = pytest.mark.slow
 
 
-def _rows(path: Path) -> list[dict[str, object]]:
+def _rows(path: Path | str) -> list[dict[str, object]]:
     return DeltaTable(str(path)).to_pyarrow_table().to_pylist()  # type: ignore[no-any-return]
 
 
-def test_records_posted_over_http_end_up_cleaned_and_queryable(tmp_path: Path) -> None:
+def test_records_posted_over_http_end_up_cleaned_and_queryable(
+    tmp_path: Path, spawn_pinpipe: Spawn
+) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PINPIPE_HOME": str(tmp_path), "PINPIPE_SINK__FLUSH_SIZE": "100"}
-    up = subprocess.Popen(
-        [sys.executable, "-m", "pinpipe", "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    up = spawn_pinpipe("up", "--port", str(port), env={"PINPIPE_SINK__FLUSH_SIZE": "100"})
     try:
         wait_healthy(url, up, timeout_s=20)
         source = generate(2_000, seed=3)

@@ -1,12 +1,13 @@
 """spark-submit entry point: run pinpipe's batch or stream job on a Spark cluster.
 
     spark-submit --master spark://host:7077 \\
-        --packages "$(python -m pinpipe.engines.spark_session)" \\
+        --packages "$(python -m pinpipe.engines.spark.session)" \\
         --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \\
         --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \\
-        src/pinpipe/jobs/spark_submit.py batch --lake /shared/lake
+        src/pinpipe/cli/spark_submit.py batch --lake /shared/lake
 
-(``python -m pinpipe.engines.spark_session`` prints the matching connector coordinates).
+(``python -m pinpipe.engines.spark.session`` prints the matching connector coordinates;
+``SparkEngine.job_command`` builds this whole line for a scheduler).
 
 The file runs as a plain script (spark-submit ships it to the driver), so it imports only the
 installed ``pinpipe`` package. The session spark-submit created is reused as is: the cluster's
@@ -19,7 +20,6 @@ import argparse
 import logging
 import sys
 import threading
-from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     session = SparkSession.builder.getOrCreate()  # the one spark-submit configured
     engine = SparkEngine(session=session)
-    lake = Lake(Path(args.lake))
+    lake = Lake.at(args.lake)
     if args.job == "batch":
         from pinpipe.jobs.batch import run_batch
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, table in run_queries(lake, engine, list(QUERIES), args.view).items():
             print(f"== {name}\n{table.to_pandas().to_string(index=False)}")
     else:
-        from pinpipe.jobs.spark_stream import SparkStreamJob
+        from pinpipe.engines.spark.stream import SparkStreamJob
         from pinpipe.settings import SparkSettings, StreamSettings
 
         if not args.bootstrap_servers:

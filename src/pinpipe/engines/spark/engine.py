@@ -9,9 +9,8 @@ both engines hand the jobs identical Arrow types.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
-import json
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,25 +20,27 @@ import ibis
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from pinpipe.engines.base import LINE_FIELD, RAW_META, Engine, check_read_only, raw_schema
+from pinpipe.engines.base import (
+    RAW_META,
+    TEXT_FIELDS,
+    Engine,
+    Job,
+    StreamRunner,
+    raw_schema,
+)
+from pinpipe.engines.spark.store import SparkStore
+from pinpipe.engines.sql_guard import check_read_only
 from pinpipe.errors import ConfigError
-from pinpipe.settings import SparkSettings
-from pinpipe.transform.schema import RAW_TEXT_FIELD, TableName
-from pinpipe.transform.staging import raw_fields
+from pinpipe.lake.delta import TableStore
+from pinpipe.lake.layout import Lake
+from pinpipe.lake.line import LINE_FIELD, RAW_TEXT_FIELD, TableName, raw_fields
+from pinpipe.settings import Settings, SparkSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 _NAMES = itertools.count()
 _CORRUPT = "_pinpipe_corrupt"
-_TEXT_META = ("_topic", "_partition", "_offset", "_timestamp", RAW_TEXT_FIELD)
-
-_SPARK_FORBIDDEN = re.compile(
-    r"\b(reflect|try_reflect|java_method|read_files|input_file_name)\s*\("
-    r"|\b(parquet|delta|json|csv|text|orc|avro|binaryfile)\s*\.\s*`",
-    re.IGNORECASE,
-)
-"""Spark SQL that reaches outside the views: JVM calls and path-as-table reads."""
 
 
 def _name(prefix: str) -> str:
@@ -57,7 +58,7 @@ def json_schema(table: TableName) -> Any:
     """Every lake-line field as text, plus a column that flags lines that are not JSON."""
     from pyspark.sql.types import StringType, StructField, StructType
 
-    names = (*_TEXT_META, *raw_fields(table), _CORRUPT)
+    names = (*TEXT_FIELDS, *raw_fields(table), _CORRUPT)
     return StructType([StructField(n, StringType()) for n in names])
 
 
@@ -83,19 +84,37 @@ def raw_columns(table: TableName, doc: Column, is_object: Column, line: Column) 
     return cols
 
 
+def _driver_script() -> str:
+    """The file spark-submit runs on the driver (``pinpipe/cli/spark_submit.py``)."""
+    spec = importlib.util.find_spec("pinpipe.cli.spark_submit")
+    assert spec is not None and spec.origin is not None
+    return spec.origin
+
+
 class SparkEngine(Engine):
     """Runs the transform on a Spark session (local, a cluster, or Spark/Databricks Connect)."""
 
     name = "spark"
+    dialect = "spark"
 
     def __init__(
-        self, settings: SparkSettings | None = None, *, session: SparkSession | None = None
+        self,
+        settings: SparkSettings | None = None,
+        *,
+        session: SparkSession | None = None,
+        storage_options: dict[str, str] | None = None,
     ) -> None:
-        from pinpipe.engines.spark_session import get_session
+        from pinpipe.engines.spark.session import get_session
 
+        self._settings = settings or SparkSettings()
         self._spark = session or get_session(settings)
         self._con = ibis.pyspark.connect(self._spark)
         self._lock = threading.Lock()
+        self._tables = SparkStore(self, storage_options)
+
+    @property
+    def tables(self) -> TableStore:
+        return self._tables
 
     @property
     def session(self) -> SparkSession:
@@ -107,10 +126,10 @@ class SparkEngine(Engine):
 
     # -- reading -------------------------------------------------------------------------
 
-    def raw_from_files(self, table: TableName, paths: Sequence[str]) -> ibis.Table:
-        if not paths:
+    def raw_from_files(self, table: TableName, uris: Sequence[str]) -> ibis.Table:
+        if not uris:
             return self._empty(table)
-        lines = self._spark.read.text(list(paths)).withColumnRenamed("value", "j")
+        lines = self._spark.read.text(list(uris)).withColumnRenamed("value", "j")
         return self.view(self.parse(table, lines, files=True))
 
     def raw_from_lines(self, table: TableName, lines: Sequence[bytes]) -> ibis.Table:
@@ -163,12 +182,12 @@ class SparkEngine(Engine):
             arrow = arrow.to_table()
         return self.view(self.from_arrow(arrow))
 
-    def read_delta(self, path: str) -> ibis.Table | None:
+    def read_delta(self, uri: str) -> ibis.Table | None:
         from delta.tables import DeltaTable
 
-        if not DeltaTable.isDeltaTable(self._spark, path):
+        if not DeltaTable.isDeltaTable(self._spark, uri):
             return None
-        return self.view(self._spark.read.format("delta").load(path))
+        return self.view(self._spark.read.format("delta").load(uri))
 
     # -- executing -----------------------------------------------------------------------
 
@@ -177,13 +196,7 @@ class SparkEngine(Engine):
         return arrow.cast(expr.schema().to_pyarrow())
 
     def sql(self, query: str, views: dict[str, ibis.Table]) -> pa.Table:
-        body = check_read_only(query)
-        found = _SPARK_FORBIDDEN.search(body)
-        if found:
-            raise ConfigError(
-                "only read-only queries over the named views are allowed: "
-                f"{(found.group(1) or found.group(2)).upper()!r} is not permitted"
-            )
+        body = check_read_only(query, dialect=self.dialect)
         from pyspark.errors import PySparkException
 
         with self._lock:
@@ -212,30 +225,37 @@ class SparkEngine(Engine):
             self._spark.catalog.dropTempView(name)
             df.unpersist()
 
-    # -- writing -------------------------------------------------------------------------
+    # -- jobs ----------------------------------------------------------------------------
 
-    def overwrite_delta(
-        self,
-        path: str,
-        rows: pa.Table,
-        *,
-        metadata: dict[str, str] | None = None,
-        predicate: str | None = None,
-    ) -> bool:
-        """Replace the table (or the rows matching ``predicate``) with delta-spark.
+    def stream_runner(self, settings: Settings, lake: Lake) -> StreamRunner:
+        """Structured Streaming, which reads Kafka itself: the log must be Kafka."""
+        if settings.log.backend != "kafka":
+            raise ConfigError(
+                'the Spark stream job reads from Kafka: set log.backend = "kafka" '
+                "(PINPIPE_LOG__BACKEND=kafka) and log.bootstrap_servers, or use the duckdb engine"
+            )
+        from pinpipe.engines.spark.stream import SparkStreamJob
 
-        Commit metadata goes into Delta's ``userMetadata`` as a JSON object, where
-        ``delta_io.read_watermark`` looks for it besides delta-rs's custom metadata.
-        """
-        writer = self.from_arrow(rows).write.format("delta").mode("overwrite")
-        if predicate is None:
-            writer = writer.option("overwriteSchema", "true")
-        else:
-            writer = writer.option("replaceWhere", predicate)
-        if metadata:
-            writer = writer.option("userMetadata", json.dumps(metadata, sort_keys=True))
-        writer.save(path)
-        return True
+        return SparkStreamJob(
+            self, lake, settings.log.bootstrap_servers, settings.stream, settings.spark
+        )
+
+    def job_command(self, job: Job, settings: Settings) -> list[str]:
+        """``spark-submit`` of pinpipe's driver script with the connectors it needs."""
+        from pinpipe.engines.spark import session
+
+        spark = settings.spark
+        command = ["spark-submit", "--master", spark.master]
+        if spark.resolve_jars:
+            command += ["--packages", ",".join(session.packages())]
+        for key, value in session.delta_conf().items():
+            command += ["--conf", f"{key}={value}"]
+        for key, value in spark.conf.items():
+            command += ["--conf", f"{key}={value}"]
+        command += [_driver_script(), job, "--lake", settings.lake_root]
+        if job == "stream":
+            command += ["--bootstrap-servers", settings.log.bootstrap_servers, "--once"]
+        return command
 
     def close(self) -> None:
         """Keep the shared session: other engines in this process may still use it."""

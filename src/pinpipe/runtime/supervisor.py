@@ -10,18 +10,17 @@ only the API failing to start stops the process.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
 
 from pinpipe.engines import get_engine
 from pinpipe.ingest.server import serve
 from pinpipe.jobs.batch import run_batch
-from pinpipe.jobs.stream import StreamJob
+from pinpipe.jobs.stream import stream_job
+from pinpipe.lake.layout import open_lake
 from pinpipe.log import open_log
+from pinpipe.runtime.signals import stop_on_signals
 from pinpipe.settings import Settings
 from pinpipe.sink.lake_sink import LakeSink
 
@@ -41,11 +40,9 @@ class Supervisor:
     def __post_init__(self) -> None:
         self._server_stop = threading.Event()
         self._pipeline_stop = threading.Event()
-        lake = self.settings.open_lake()
+        lake = open_lake(self.settings)
         self.sink = LakeSink(open_log(self.settings), lake, self.settings.sink)
-        self.stream = StreamJob(
-            open_log(self.settings), lake, get_engine("duckdb"), self.settings.stream
-        )
+        self.stream = stream_job(self.settings, lake=lake)
 
     def _thread(
         self, name: str, target: Callable[[], None], *, restart: bool = False
@@ -84,7 +81,7 @@ class Supervisor:
     def _batch_loop(self) -> None:
         every = self.settings.batch.every_minutes * 60
         while every and not self._pipeline_stop.wait(every):
-            report = run_batch(self.settings.open_lake(), get_engine("duckdb"))
+            report = run_batch(open_lake(self.settings), get_engine(settings=self.settings))
             log.info("scheduled batch: %d raw records", report.total_raw)
 
     def run(self) -> int:
@@ -109,12 +106,4 @@ class Supervisor:
 
     def install_signal_handlers(self) -> None:
         """First SIGINT/SIGTERM drains; a second one exits immediately."""
-
-        def handle(signum: int, frame: FrameType | None) -> None:
-            if self.stop.is_set():
-                os._exit(130)
-            log.info("received %s", signal.Signals(signum).name)
-            self.stop.set()
-
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
+        stop_on_signals(self.stop)

@@ -7,7 +7,11 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from pinpipe.jobs.delta_io import AppendLog
+from pinpipe.lake.delta import DeltaRsAppender, DeltaRsStore
+
+
+def AppendLog(path: Path, prefix: str, **options: int) -> DeltaRsAppender:
+    return DeltaRsAppender(DeltaRsStore(), str(path), prefix, **options)
 
 
 def _rows(offsets: range) -> pa.Table:

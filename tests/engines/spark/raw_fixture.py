@@ -14,7 +14,7 @@ from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import SinkSettings
 from pinpipe.sink.lake_sink import LakeSink
-from tests.conftest import produce_rows
+from tests.helpers import produce_rows
 
 DIRTY: dict[str, list[object]] = {
     "pin": [
@@ -45,7 +45,7 @@ DIRTY: dict[str, list[object]] = {
 
 def build_raw_zone(work: Path, source: SourceTables) -> Lake:
     """Sampled rows with repeats, rows re-sent through the stream doors, and dirty records."""
-    lake = Lake(work / "lake")
+    lake = Lake.at(work / "lake")
     with EmbeddedLog(work / "log.db", fsync=False) as log:
         rows = [i % 120 for i in range(300)] + [5, 5, 7]
         produce_rows(log, source, rows)
@@ -60,7 +60,7 @@ def build_raw_zone(work: Path, source: SourceTables) -> Lake:
             log.produce(f"pinpipe.{table}", records)
         LakeSink(log, lake, SinkSettings(flush_size=100)).run(threading.Event(), once=True)
     # A torn last line, as a crash of some other writer might leave one.
-    first = next(iter(lake.raw_files("pin"))).path
+    first = Path(next(iter(lake.raw_files("pin"))).uri)
     with first.open("ab") as f:
         f.write(b'{"index": 99, "title": "torn')
     return lake

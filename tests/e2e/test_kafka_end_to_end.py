@@ -8,10 +8,8 @@ pinpipe code), byte for byte as the client sent them.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,17 +21,16 @@ from deltalake import DeltaTable
 
 from pinpipe.emulator.generator import generate
 from pinpipe.emulator.poster import run
-from tests.helpers import free_port, wait_healthy
+from tests.fixtures import Spawn
+from tests.helpers import free_port, pinpipe_command, pinpipe_env, wait_healthy
 
 pytestmark = pytest.mark.slow
 
 KAFKA_JSON = "application/vnd.kafka.json.v2+json"
 
 
-def _env(home: Path, bootstrap: str) -> dict[str, str]:
+def _env(bootstrap: str) -> dict[str, str]:
     return {
-        **os.environ,
-        "PINPIPE_HOME": str(home),
         "PINPIPE_LOG__BACKEND": "kafka",
         "PINPIPE_LOG__BOOTSTRAP_SERVERS": bootstrap,
         "PINPIPE_SINK__FLUSH_SIZE": "50",
@@ -59,19 +56,14 @@ def _read_with_stock_consumer(bootstrap: str, topic: str, n: int) -> list[bytes]
 
 
 def test_pinpipe_up_on_kafka_serves_rest_clients_and_stock_consumers(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, spawn_pinpipe: Spawn
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     prefix = f"e2e{uuid.uuid4().hex[:8]}"
     # The broker is shared by the session: this pipeline consumes only its own topics.
-    env = {**_env(tmp_path, kafka_bootstrap), "PINPIPE_LOG__TOPIC_FILTER": f"{prefix}[.-]"}
-    up = subprocess.Popen(
-        [sys.executable, "-m", "pinpipe", "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    env = {**_env(kafka_bootstrap), "PINPIPE_LOG__TOPIC_FILTER": f"{prefix}[.-]"}
+    up = spawn_pinpipe("up", "--port", str(port), env=env)
     sent = [
         {"ind": 1, "title": "über café ☕", "follower_count": "12k"},
         {"ind": 2, "nested": {"a": [1, 2, None]}},
@@ -113,8 +105,8 @@ def test_pinpipe_up_on_kafka_serves_rest_clients_and_stock_consumers(
 
 def test_pinpipe_demo_runs_end_to_end_on_kafka(kafka_bootstrap: str, tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pinpipe", "demo", "--rows", "150"],
-        env=_env(tmp_path, kafka_bootstrap),
+        pinpipe_command("demo", "--rows", "150"),
+        env=pinpipe_env(tmp_path, **_env(kafka_bootstrap)),
         capture_output=True,
         text=True,
         timeout=600,

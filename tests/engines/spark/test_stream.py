@@ -8,10 +8,8 @@ delta-rs) and Spark both query. A second run over the same checkpoint appends no
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -24,44 +22,36 @@ from pinpipe.emulator.generator import generate
 from pinpipe.emulator.poster import run
 from pinpipe.engines.duckdb import DuckDBEngine
 from pinpipe.engines.spark import SparkEngine
-from pinpipe.jobs.spark_stream import SparkStreamJob
-from pinpipe.lake import Lake
+from pinpipe.engines.spark.stream import SparkStreamJob
+from pinpipe.lake import TABLES, Lake
+from pinpipe.lake.line import META_COLUMNS
 from pinpipe.serve.query import run_queries
 from pinpipe.settings import SparkSettings, StreamSettings
 from pinpipe.transform.queries import QUERIES
-from pinpipe.transform.schema import CLEAN_COLUMNS, META_COLUMNS, TABLES
+from pinpipe.transform.schema import CLEAN_COLUMNS
+from tests.fixtures import Spawn
 from tests.helpers import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 
 
-def _serve(home: Path, bootstrap: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PINPIPE_HOME": str(home),
-        "PINPIPE_LOG__BACKEND": "kafka",
-        "PINPIPE_LOG__BOOTSTRAP_SERVERS": bootstrap,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pinpipe", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def _serve(spawn: Spawn, bootstrap: str, port: int) -> subprocess.Popen[bytes]:
+    env = {"PINPIPE_LOG__BACKEND": "kafka", "PINPIPE_LOG__BOOTSTRAP_SERVERS": bootstrap}
+    proc = spawn("serve", "--port", str(port), env=env)
     wait_healthy(f"http://127.0.0.1:{port}", proc)
     return proc
 
 
-def _rows(path: Path) -> list[dict[str, object]]:
-    return DeltaTable(str(path)).to_pyarrow_table().to_pylist()  # type: ignore[no-any-return]
+def _rows(path: str) -> list[dict[str, object]]:
+    return DeltaTable(path).to_pyarrow_table().to_pylist()  # type: ignore[no-any-return]
 
 
 def test_http_to_kafka_to_structured_streaming_to_delta_to_queries(
-    kafka_bootstrap: str, spark_engine: SparkEngine, tmp_path: Path
+    kafka_bootstrap: str, spark_engine: SparkEngine, tmp_path: Path, spawn_pinpipe: Spawn
 ) -> None:
     prefix = f"spark{uuid.uuid4().hex[:8]}"
     port = free_port()
-    server = _serve(tmp_path, kafka_bootstrap, port)
+    server = _serve(spawn_pinpipe, kafka_bootstrap, port)
     url = f"http://127.0.0.1:{port}"
     try:
         stats = run(generate(500, seed=11), mode="both", count=40, seed=3, url=url, prefix=prefix)
@@ -76,7 +66,7 @@ def test_http_to_kafka_to_structured_streaming_to_delta_to_queries(
         server.communicate(timeout=60)
     assert stats.total_acknowledged == 240 and stats.failed == 0
 
-    lake = Lake(tmp_path / "lake")
+    lake = Lake.at(tmp_path / "lake")
     settings = SparkSettings(topic_pattern=rf"{prefix}[._-](pin|geo|user)")
     job = SparkStreamJob(
         spark_engine, lake, kafka_bootstrap, StreamSettings(trigger_interval_ms=200), settings
@@ -87,7 +77,7 @@ def test_http_to_kafka_to_structured_streaming_to_delta_to_queries(
     assert len(stream_pin) == 80  # every acknowledged pin, from both doors, once
     assert {r["_topic"] for r in stream_pin} == {f"{prefix}.pin", f"streaming-{prefix}-pin"}
     for table in TABLES:
-        schema = DeltaTable(str(lake.table("stream", table))).schema()
+        schema = DeltaTable(lake.table("stream", table)).schema()
         assert [f.name for f in schema.fields] == [*CLEAN_COLUMNS[table], *META_COLUMNS]
     quarantined = _rows(lake.table("quarantine", "geo"))
     assert [(q["reason"], q["stage"], q["_topic"]) for q in quarantined] == [
@@ -118,7 +108,7 @@ def test_a_replayed_micro_batch_is_skipped_by_the_delta_transaction(
     spark_engine: SparkEngine, tmp_path: Path
 ) -> None:
     """Spark replays the last batch id after a crash; Delta's txn makes the second write a no-op."""
-    lake = Lake(tmp_path / "lake")
+    lake = Lake.at(tmp_path / "lake")
     job = SparkStreamJob(spark_engine, lake, "unused:9092", StreamSettings())
     job._app_id = "pinpipe-spark-stream:test"
     frame = spark_engine.session.createDataFrame([(1, "a")], "ind int, title string")

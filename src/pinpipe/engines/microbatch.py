@@ -1,0 +1,140 @@
+"""Log → cleaned rows appended to ``tables/stream/<table>``, exactly once, in micro-batches.
+
+The stream job of every engine that executes Ibis over in-memory batches (the embedded engine;
+Spark when the log is not Kafka). Each micro-batch reads the partitions feeding a table from
+the positions the stream table's Delta app transactions record, cleans the records with the
+same rules as the batch job, then commits rejects to quarantine and rows to the stream table,
+each commit carrying the new positions. The stream table commit comes last, so after a crash
+the job resumes at its positions and the quarantine commit drops what it already holds.
+Consumer-group offsets are committed afterwards for lag monitoring only; Delta is the truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from pinpipe.engines.base import Engine, StreamStats
+from pinpipe.lake.delta import Appender, Positions
+from pinpipe.lake.feeds import Partition, table_partitions
+from pinpipe.lake.layout import Lake
+from pinpipe.lake.line import TableName, lake_line, table_of_topic
+from pinpipe.lake.quarantine import with_stage
+from pinpipe.log.base import Log, LogRecord
+from pinpipe.settings import StreamSettings
+from pinpipe.transform.cleaning import clean
+
+log = logging.getLogger(__name__)
+
+APP_PREFIX = "pinpipe-stream"
+
+Plan = Callable[[Sequence[bytes]], dict[str, pa.Table]]
+
+
+def _clean_outputs(table: TableName) -> Callable[[ir.Table], dict[str, ir.Table]]:
+    def build(raw: ir.Table) -> dict[str, ir.Table]:
+        cleaned = clean(table, raw)
+        return {"rows": cleaned.rows, "rejects": cleaned.rejects}
+
+    return build
+
+
+def positions_after(records: Sequence[LogRecord]) -> Positions:
+    """The next offset to read per partition once ``records`` are consumed."""
+    ends: Positions = {}
+    for r in records:
+        key = (r.topic, r.partition)
+        ends[key] = max(ends.get(key, 0), r.offset + 1)
+    return ends
+
+
+class MicroBatchStream:
+    """The stream job: one micro-batch per table every trigger interval."""
+
+    def __init__(self, log_: Log, lake: Lake, engine: Engine, settings: StreamSettings) -> None:
+        self._log = log_
+        self._lake = lake
+        self._engine = engine
+        self._settings = settings
+        self._positions: Positions = {}
+        self._plans: dict[TableName, Plan] = {}
+        self._tables: dict[TableName, tuple[Appender, Appender]] = {}
+        self.stats = StreamStats()
+
+    def _targets(self, table: TableName) -> tuple[Appender, Appender]:
+        """The quarantine and stream tables of ``table``, opened once."""
+        if table not in self._tables:
+            store = self._engine.tables
+            self._tables[table] = (
+                store.appender(self._lake.table("quarantine", table), APP_PREFIX),
+                store.appender(self._lake.table("stream", table), APP_PREFIX),
+            )
+        return self._tables[table]
+
+    def reset(self) -> None:
+        self._positions.clear()
+        self._tables.clear()
+
+    def _fetch(self, partitions: list[Partition]) -> list[LogRecord]:
+        unknown = [tp for tp in partitions if tp not in self._positions]
+        if unknown:
+            table = table_of_topic(unknown[0][0])
+            assert table is not None
+            self._positions.update(self._targets(table)[1].positions(unknown))
+        records: list[LogRecord] = []
+        budget = self._settings.max_batch
+        for tp in partitions:
+            if budget <= 0:
+                break
+            got = self._log.fetch(*tp, self._positions[tp], budget)
+            records.extend(got)
+            budget -= len(got)
+        return records
+
+    def step(self) -> int:
+        """One micro-batch over every table; returns the number of records consumed."""
+        consumed = 0
+        for table, partitions in table_partitions(self._log).items():
+            records = self._fetch(partitions)
+            if records:
+                self._commit(table, records)
+                consumed += len(records)
+        return consumed
+
+    def _commit(self, table: TableName, records: list[LogRecord]) -> None:
+        ends = positions_after(records)
+        if table not in self._plans:
+            self._plans[table] = self._engine.prepare_lines(table, _clean_outputs(table))
+        out = self._plans[table]([lake_line(r) for r in records])
+        rows, rejects = out["rows"], with_stage(out["rejects"], "stream")
+        quarantine, target = self._targets(table)
+        n_rejects = quarantine.append(rejects, ends)
+        n_rows = target.append(rows, ends)
+        self.stats.observe([r.timestamp for r in records], time.time() * 1000)
+        self._positions.update(ends)
+        self._log.commit(self._settings.group, ends)
+        self.stats.batches += 1
+        self.stats.records += len(records)
+        self.stats.rows += n_rows
+        self.stats.rejects += n_rejects
+        log.info(
+            "stream %s: %d records → %d rows, %d rejects", table, len(records), n_rows, n_rejects
+        )
+
+    def run(self, stop: threading.Event, *, once: bool = False) -> None:
+        """Micro-batch every trigger interval until ``stop`` (or, with ``once``, until drained)."""
+        interval = self._settings.trigger_interval_ms / 1000
+        while not stop.is_set():
+            started = time.monotonic()
+            consumed = self.step()
+            if once and consumed == 0:
+                return
+            if consumed < self._settings.max_batch:
+                stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        while self.step():
+            pass

@@ -1,0 +1,116 @@
+"""The lake layout, in one place (DESIGN.md "Lake layout").
+
+```
+raw/topics/<topic>/partition=<p>/<topic>+<p>+<start offset, 10 digits>.json
+tables/batch/{pin,geo,user}
+tables/stream/{pin,geo,user}
+tables/quarantine/{pin,geo,user}
+results/<query name>
+_checkpoints/<job>
+```
+
+Every location is a URI string under the root (a local path today, an object-store URI next),
+so the same names serve every storage and every engine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pinpipe.lake.line import TableName, table_of_topic
+from pinpipe.lake.storage import Storage, join
+from pinpipe.settings import Settings
+
+Zone = Literal["batch", "stream", "quarantine"]
+ZONES: tuple[Zone, ...] = ("batch", "stream", "quarantine")
+
+_RAW_NAME = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<offset>\d{10,})\.json$")
+
+
+def raw_object_name(topic: str, partition: int, start_offset: int) -> str:
+    """The Confluent S3-sink object name: ``<topic>+<partition>+<start offset, 10 digits>.json``."""
+    return f"{topic}+{partition}+{start_offset:010d}.json"
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One committed raw object: where it is and which records it starts with."""
+
+    uri: str
+    topic: str
+    partition: int
+    start_offset: int
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.uri.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Names of every zone under one root, and the storage that holds them."""
+
+    storage: Storage
+
+    @classmethod
+    def at(cls, root: str | Path, *, fsync: bool = True) -> Lake:
+        """The lake at ``root`` (a path or URI)."""
+        return cls(Storage.for_root(root, fsync=fsync))
+
+    @property
+    def root(self) -> str:
+        return self.storage.root
+
+    @property
+    def raw_topics(self) -> str:
+        return join(self.root, "raw", "topics")
+
+    def raw_partition_dir(self, topic: str, partition: int) -> str:
+        return join(self.raw_topics, topic, f"partition={partition}")
+
+    def raw_file(self, topic: str, partition: int, start_offset: int) -> str:
+        return join(
+            self.raw_partition_dir(topic, partition),
+            raw_object_name(topic, partition, start_offset),
+        )
+
+    def raw_files(self, table: TableName | None = None) -> list[RawFile]:
+        """Committed raw objects, optionally only those of topics feeding ``table``, sorted."""
+        found: list[RawFile] = []
+        for topic_dir in self.storage.list_dirs(self.raw_topics):
+            if table is not None and table_of_topic(topic_dir.rsplit("/", 1)[-1]) != table:
+                continue
+            for entry in self.storage.list_files(topic_dir):
+                name = entry.uri.rsplit("/", 1)[-1]
+                match = _RAW_NAME.match(name)
+                parent = entry.uri.rsplit("/", 2)[-2]
+                if match and parent.startswith("partition="):
+                    found.append(
+                        RawFile(
+                            entry.uri,
+                            match["topic"],
+                            int(match["partition"]),
+                            int(match["offset"]),
+                            entry.size,
+                        )
+                    )
+        return found
+
+    def table(self, zone: Zone, table: TableName) -> str:
+        return join(self.root, "tables", zone, table)
+
+    def result(self, name: str) -> str:
+        return join(self.root, "results", name)
+
+    def checkpoint(self, job: str) -> str:
+        """Private state of a job that keeps its own checkpoint (Spark Structured Streaming)."""
+        return join(self.root, "_checkpoints", job)
+
+
+def open_lake(settings: Settings) -> Lake:
+    """The lake the settings name (``lake.root``, relative to home unless a URI)."""
+    return Lake.at(settings.lake_root)

@@ -1,0 +1,1 @@
+"""Running pinpipe: the supervised ``up`` process, the demo, and signal handling."""

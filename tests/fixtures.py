@@ -1,0 +1,107 @@
+"""Every shared fixture, registered once as a pytest plugin (``tests/conftest.py``).
+
+Heavy services start once per test session and are shared: ``kafka_bootstrap`` (one Apache
+Kafka broker, KRaft) and ``spark_engine`` (one local[2] SparkSession). Factories hand out
+what a test needs several of: ``pinpipe`` child processes, stopped when the test ends.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pinpipe.emulator.generator import SourceTables, generate
+from pinpipe.lake import Lake, open_lake
+from pinpipe.log.embedded import EmbeddedLog
+from pinpipe.settings import Settings, SparkSettings, load_settings
+from tests.helpers import pinpipe_command, pinpipe_env
+
+if TYPE_CHECKING:
+    from pinpipe.engines.spark import SparkEngine
+
+Spawn = Callable[..., "subprocess.Popen[bytes]"]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for a home in ``tmp_path`` (no fsync: these logs are throwaway)."""
+    return load_settings(home=tmp_path, **{"log.fsync": False})
+
+
+@pytest.fixture
+def log(settings: Settings) -> Iterator[EmbeddedLog]:
+    """The embedded log of ``settings``' home."""
+    with EmbeddedLog(settings.log_path, fsync=False) as log_:
+        yield log_
+
+
+@pytest.fixture
+def lake(settings: Settings) -> Lake:
+    return open_lake(settings)
+
+
+@pytest.fixture(scope="session")
+def source() -> SourceTables:
+    """Three small generated source tables, shared (read-only) by every test."""
+    return generate(300, seed=7)
+
+
+@pytest.fixture
+def spawn_pinpipe(tmp_path: Path) -> Iterator[Spawn]:
+    """``spawn_pinpipe(*args, home=tmp_path, env=None, **popen)``: a ``pinpipe`` child process.
+
+    Children still running when the test ends are killed, so a failing test leaks nothing.
+    """
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn(
+        *args: str, home: Path | None = None, env: dict[str, str] | None = None, **popen: object
+    ) -> subprocess.Popen[bytes]:
+        popen.setdefault("stdout", subprocess.DEVNULL)
+        popen.setdefault("stderr", subprocess.PIPE)
+        child: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+            pinpipe_command(*args), env=pinpipe_env(home or tmp_path, **(env or {})), **popen
+        )
+        children.append(child)
+        return child
+
+    yield spawn
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+        child.wait(30)
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``"127.0.0.1:<port>"`` of a single-node KRaft broker running for this test session.
+
+    Set ``PINPIPE_TEST_KAFKA=host:port`` to use a broker already running (``make kafka``).
+    """
+    existing = os.environ.get("PINPIPE_TEST_KAFKA")
+    if existing:
+        yield existing
+        return
+    from tests.infra.kafka_broker import start
+
+    broker = start(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_engine() -> SparkEngine:
+    """One Spark engine (local[2], small) for every Spark test: starting Spark costs seconds."""
+    from pinpipe.engines.spark import SparkEngine
+
+    return SparkEngine(SparkSettings(master="local[2]", driver_memory="1g", shuffle_partitions=2))
