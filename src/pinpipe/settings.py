@@ -161,7 +161,8 @@ class SparkSettings(_Section):
     """Where and how the Spark engine runs (``--engine spark``)."""
 
     master: str = "local[2]"
-    """Spark master URL: ``local[N]``, ``spark://host:7077``, ``yarn``, ``k8s://...``."""
+    """Spark master URL: ``local[N]``, ``spark://host:7077``, ``yarn``, ``k8s://...``; empty:
+    the session spark-submit (or a Databricks job) configured, used as it is."""
     remote: str = ""
     """Spark Connect URL (``sc://host:15002``); when set it replaces ``master``."""
     driver_memory: str = "1g"

@@ -8,7 +8,6 @@ import pytest
 from typer.testing import CliRunner
 
 from pinpipe.cli.main import app
-from pinpipe.settings import load_settings
 from tests.helpers import run_pinpipe
 
 COMMANDS = [
@@ -51,18 +50,6 @@ def test_seed_db_writes_the_three_source_tables(tmp_path: Path) -> None:
     with sa.create_engine(url).connect() as con:
         for table in ("pinterest_data", "geolocation_data", "user_data"):
             assert con.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 120
-
-
-def test_settings_precedence_file_env_flags(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    config = tmp_path / "pinpipe.toml"
-    config.write_text("[sink]\nflush_size = 7\nrotate_interval_ms = 9\n[ingest]\nport = 1000\n")
-    monkeypatch.setenv("PINPIPE_CONFIG", str(config))
-    monkeypatch.setenv("PINPIPE_SINK__ROTATE_INTERVAL_MS", "11")
-    monkeypatch.setenv("PINPIPE_INGEST__PORT", "2000")
-    s = load_settings(**{"ingest.port": 3000})
-    assert (s.sink.flush_size, s.sink.rotate_interval_ms, s.ingest.port) == (7, 11, 3000)
 
 
 def test_query_list_prints_the_nine_names(tmp_path: Path) -> None:

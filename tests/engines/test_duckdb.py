@@ -143,3 +143,16 @@ def test_read_only_check_ignores_words_in_literals_and_comments() -> None:
     assert check_read_only("SELECT 'drop table' AS t -- delete\n;") == (
         "SELECT 'drop table' AS t -- delete"
     )
+
+
+def test_the_job_command_runs_pinpipe_on_the_same_home_lake_and_engine(tmp_path: Path) -> None:
+    import subprocess
+
+    from pinpipe.settings import load_settings
+
+    settings = load_settings(home=tmp_path, **{"lake.root": str(tmp_path / "my-lake")})
+    command = get_engine("duckdb").job_command("query", settings)
+    assert command[-2:] == ["query", "--all"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr  # nothing there yet: the error names the fix
+    assert "run `pinpipe batch`" in done.stderr and str(tmp_path / "my-lake") in done.stderr

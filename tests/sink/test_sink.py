@@ -102,15 +102,17 @@ def test_a_restart_continues_at_the_committed_offset(log: EmbeddedLog, lake: Lak
 
 
 def test_files_rotate_by_record_time_not_wall_clock(log: EmbeddedLog, lake: Lake) -> None:
+    now = [1_700_000_000_000]
+    log.clock = lambda: now[0]
     _produce(log, "pinpipe.pin", 3)
-    time.sleep(0.08)  # the next records are >= 50 ms newer in record time
+    now[0] += 80  # the next records are >= 50 ms newer in record time
     _produce(log, "pinpipe.pin", 2, start=3)
     settings = SinkSettings(flush_size=100, rotate_interval_ms=50)
     LakeSink(log, lake, settings).run(threading.Event(), once=True)
     first = _files(lake)
     assert [f.start_offset for f in lake.raw_files()] == [0, 3]
-    # A replay long after (wall clock) cuts the files at the same records.
-    time.sleep(0.1)
+    # A replay long after (a day of wall clock) cuts the files at the same records.
+    now[0] += 86_400_000
     log.commit(SINK_GROUP, {("pinpipe.pin", 0): 0})
     LakeSink(log, lake, settings).run(threading.Event(), once=True)
     assert _files(lake) == first

@@ -38,6 +38,14 @@ TEXT_FIELDS: Final[tuple[str, ...]] = (*META_TYPES, RAW_TEXT_FIELD)
 Job = Literal["batch", "stream", "query"]
 
 
+def lines_text(lines: Sequence[bytes]) -> pa.Array:
+    """Lake lines as an Arrow string array; bytes that are not UTF-8 are kept backslash-escaped."""
+    try:
+        return pa.array(lines, pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([ln.decode("utf-8", "backslashreplace") for ln in lines], pa.string())
+
+
 def raw_schema(table: TableName) -> ibis.Schema:
     """Schema of the raw relation: metadata, then every record field as nullable text.
 

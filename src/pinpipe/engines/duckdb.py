@@ -22,7 +22,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from pinpipe.engines.base import RAW_META, TEXT_FIELDS, Engine, Job, raw_schema
+from pinpipe.engines.base import RAW_META, TEXT_FIELDS, Engine, Job, lines_text, raw_schema
 from pinpipe.engines.sql_guard import check_read_only
 from pinpipe.errors import ConfigError
 from pinpipe.lake.delta import DeltaRsStore, TableStore
@@ -66,17 +66,9 @@ def _sql_text(value: str) -> str:
 
 def _lines_table(lines: Sequence[bytes]) -> pa.Table:
     """Lines as a one-column table in several batches, so DuckDB scans them on all threads."""
-    text = _text(lines)
+    text = lines_text(lines)
     chunks = [text.slice(i, _LINES_PER_BATCH) for i in range(0, len(text), _LINES_PER_BATCH)]
     return pa.table({"j": pa.chunked_array(chunks, pa.string())})
-
-
-def _text(lines: Sequence[bytes]) -> pa.Array:
-    """Lines as an Arrow string array; bytes that are not UTF-8 are kept backslash-escaped."""
-    try:
-        return pa.array(lines, pa.binary()).cast(pa.string())
-    except pa.ArrowInvalid:
-        return pa.array([ln.decode("utf-8", "backslashreplace") for ln in lines], pa.string())
 
 
 class DuckDBEngine(Engine):

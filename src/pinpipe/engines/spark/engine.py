@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from pinpipe.engines.base import (
     Engine,
     Job,
     StreamRunner,
+    lines_text,
     raw_schema,
 )
 from pinpipe.engines.spark.store import SparkStore
@@ -45,13 +48,6 @@ _CORRUPT = "_pinpipe_corrupt"
 
 def _name(prefix: str) -> str:
     return f"pinpipe_{prefix}_{next(_NAMES)}"
-
-
-def _text(lines: Sequence[bytes]) -> pa.Array:
-    try:
-        return pa.array(lines, pa.binary()).cast(pa.string())
-    except pa.ArrowInvalid:
-        return pa.array([ln.decode("utf-8", "backslashreplace") for ln in lines], pa.string())
 
 
 def json_schema(table: TableName) -> Any:
@@ -82,6 +78,19 @@ def raw_columns(table: TableName, doc: Column, is_object: Column, line: Column) 
         cols.append(col.alias(name))
     cols.extend(doc[name].alias(name) for name in raw_fields(table))
     return cols
+
+
+def _spark_submit() -> str:
+    """``$SPARK_HOME/bin/spark-submit``, else the one PySpark ships, else the one on PATH."""
+    home = os.environ.get("SPARK_HOME")
+    if home:
+        return os.path.join(home, "bin", "spark-submit")
+    spec = importlib.util.find_spec("pyspark")
+    if spec is not None and spec.origin is not None:
+        bundled = os.path.join(os.path.dirname(spec.origin), "bin", "spark-submit")
+        if os.path.exists(bundled):
+            return bundled
+    return "spark-submit"
 
 
 def _driver_script() -> str:
@@ -135,7 +144,7 @@ class SparkEngine(Engine):
     def raw_from_lines(self, table: TableName, lines: Sequence[bytes]) -> ibis.Table:
         if not lines:
             return self._empty(table)
-        df = self.from_arrow(pa.table({"j": _text(lines)}))
+        df = self.from_arrow(pa.table({"j": lines_text(lines)}))
         return self.view(self.parse(table, df, files=False))
 
     def parse(self, table: TableName, lines: DataFrame, *, files: bool) -> DataFrame:
@@ -245,16 +254,19 @@ class SparkEngine(Engine):
         from pinpipe.engines.spark import session
 
         spark = settings.spark
-        command = ["spark-submit", "--master", spark.master]
-        if spark.resolve_jars:
-            command += ["--packages", ",".join(session.packages())]
-        for key, value in session.delta_conf().items():
+        command = [_spark_submit(), "--master", spark.master or "local[2]"]
+        conf = {**session.jar_conf(spark), **session.delta_conf()}
+        if command[2].startswith("local"):  # driver and workers run here: this Python
+            conf |= {"spark.pyspark.python": sys.executable,
+                     "spark.pyspark.driver.python": sys.executable}  # fmt: skip
+        conf |= spark.conf
+        for key, value in conf.items():
             command += ["--conf", f"{key}={value}"]
-        for key, value in spark.conf.items():
-            command += ["--conf", f"{key}={value}"]
-        command += [_driver_script(), job, "--lake", settings.lake_root]
+        command += [_driver_script(), "--lake", settings.lake_root]
         if job == "stream":
-            command += ["--bootstrap-servers", settings.log.bootstrap_servers, "--once"]
+            command += ["--bootstrap-servers", settings.log.bootstrap_servers, "stream", "--once"]
+        else:
+            command += [job, *(["--all"] if job == "query" else [])]
         return command
 
     def close(self) -> None:

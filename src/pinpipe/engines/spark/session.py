@@ -78,7 +78,8 @@ def cached_jars(settings: SparkSettings) -> list[str] | None:
     return jars
 
 
-def _jar_conf(settings: SparkSettings) -> dict[str, str]:
+def jar_conf(settings: SparkSettings) -> dict[str, str]:
+    """Where the connector jars come from: the cached files, or Maven Central through Ivy."""
     if not settings.resolve_jars:
         return {}
     jars = cached_jars(settings)
@@ -117,7 +118,7 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
         # Delta rebuilds table state with 50 tasks by default: seconds wasted on small tables.
         "spark.databricks.delta.snapshotPartitions": str(settings.shuffle_partitions),
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
-        **_jar_conf(settings),
+        **jar_conf(settings),
     }
     conf.update(settings.conf)
     return conf
@@ -136,6 +137,9 @@ def get_session(settings: SparkSettings | None = None) -> SparkSession:
         if settings.remote:
             builder = builder.remote(settings.remote)
             conf = {k: v for k, v in settings.conf.items()}
+        elif not settings.master:
+            # spark-submit or a Databricks job configured the cluster: keep its settings.
+            conf = {**delta_conf(), "spark.sql.session.timeZone": "UTC", **settings.conf}
         else:
             builder = builder.master(settings.master)
             conf = session_conf(settings)
@@ -145,7 +149,7 @@ def get_session(settings: SparkSettings | None = None) -> SparkSession:
         for key, value in conf.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
-        if not settings.remote:
+        if settings.master and not settings.remote:
             session.sparkContext.setLogLevel("ERROR")
             _remember_jars(settings, session)
         _session = session
