@@ -91,11 +91,16 @@ class Engine(ABC):
     name: str
     dialect: str
     """The sqlglot dialect of the engine's SQL (for the read-only guard)."""
+    _tables: TableStore
 
     @property
-    @abstractmethod
     def tables(self) -> TableStore:
         """The Delta writer whose tables this engine's jobs produce."""
+        return self._tables
+
+    def empty_raw(self, table: TableName) -> ibis.Table:
+        """The raw relation with no rows (a table nothing was logged for yet)."""
+        return self.table(raw_schema(table).to_pyarrow().empty_table())
 
     @abstractmethod
     def raw_from_files(self, table: TableName, uris: Sequence[str]) -> ibis.Table:

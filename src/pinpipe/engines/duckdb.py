@@ -22,10 +22,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from pinpipe.engines.base import RAW_META, TEXT_FIELDS, Engine, Job, lines_text, raw_schema
+from pinpipe.engines.base import RAW_META, TEXT_FIELDS, Engine, Job, lines_text
 from pinpipe.engines.sql_guard import check_read_only
 from pinpipe.errors import ConfigError
-from pinpipe.lake.delta import DeltaRsStore, TableStore
+from pinpipe.lake.delta import DeltaRsStore
 from pinpipe.lake.line import LINE_FIELD, RAW_TEXT_FIELD, TableName, raw_fields
 from pinpipe.settings import Settings
 
@@ -101,17 +101,13 @@ class DuckDBEngine(Engine):
         self._sql_lock = threading.Lock()
 
     @property
-    def tables(self) -> TableStore:
-        return self._tables
-
-    @property
     def backend(self) -> Any:
         """The Ibis DuckDB backend, for callers that need backend-specific features."""
         return self._con
 
     def raw_from_files(self, table: TableName, uris: Sequence[str]) -> ibis.Table:
         if not uris:
-            return self._empty(table)
+            return self.empty_raw(table)
         files = "[" + ", ".join(_sql_text(str(u)) for u in uris) + "]"
         src = self._con.sql(
             f"SELECT CAST(json AS VARCHAR) AS j FROM read_ndjson_objects({files}, "
@@ -124,7 +120,7 @@ class DuckDBEngine(Engine):
 
     def raw_from_lines(self, table: TableName, lines: Sequence[bytes]) -> ibis.Table:
         if not lines:
-            return self._empty(table)
+            return self.empty_raw(table)
         return self._parse_lines(table, ibis.memtable(_lines_table(lines)))
 
     def _parse_lines(self, table: TableName, src: ibis.Table) -> ibis.Table:
@@ -181,9 +177,6 @@ class DuckDBEngine(Engine):
         for name in raw_fields(table):
             cols[name] = doc[name]
         return src.select(**cols)
-
-    def _empty(self, table: TableName) -> ibis.Table:
-        return ibis.memtable(raw_schema(table).to_pyarrow().empty_table())
 
     def table(self, arrow: pa.Table | pads.Dataset) -> ibis.Table:
         return ibis.memtable(arrow)

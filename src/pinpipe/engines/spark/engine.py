@@ -29,12 +29,10 @@ from pinpipe.engines.base import (
     Job,
     StreamRunner,
     lines_text,
-    raw_schema,
 )
 from pinpipe.engines.spark.store import SparkStore
 from pinpipe.engines.sql_guard import check_read_only
 from pinpipe.errors import ConfigError
-from pinpipe.lake.delta import TableStore
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import LINE_FIELD, RAW_TEXT_FIELD, TableName, raw_fields
 from pinpipe.settings import Settings, SparkSettings
@@ -122,10 +120,6 @@ class SparkEngine(Engine):
         self._tables = SparkStore(self, storage_options)
 
     @property
-    def tables(self) -> TableStore:
-        return self._tables
-
-    @property
     def session(self) -> SparkSession:
         return self._spark
 
@@ -137,13 +131,13 @@ class SparkEngine(Engine):
 
     def raw_from_files(self, table: TableName, uris: Sequence[str]) -> ibis.Table:
         if not uris:
-            return self._empty(table)
+            return self.empty_raw(table)
         lines = self._spark.read.text(list(uris)).withColumnRenamed("value", "j")
         return self.view(self.parse(table, lines, files=True))
 
     def raw_from_lines(self, table: TableName, lines: Sequence[bytes]) -> ibis.Table:
         if not lines:
-            return self._empty(table)
+            return self.empty_raw(table)
         df = self.from_arrow(pa.table({"j": lines_text(lines)}))
         return self.view(self.parse(table, df, files=False))
 
@@ -164,9 +158,6 @@ class SparkEngine(Engine):
         is_object = valid & F.ltrim(F.col("j")).startswith("{")
         line = F.when(valid, F.col("j")) if files else F.col("j")
         return parsed.select(*raw_columns(table, doc, F.coalesce(is_object, F.lit(False)), line))
-
-    def _empty(self, table: TableName) -> ibis.Table:
-        return self.table(raw_schema(table).to_pyarrow().empty_table())
 
     def view(self, df: DataFrame) -> ibis.Table:
         """A DataFrame as an Ibis table (a temporary view of this session)."""
