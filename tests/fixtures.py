@@ -2,7 +2,8 @@
 
 Heavy services start once per test session and are shared: ``kafka_bootstrap`` (one Apache
 Kafka broker, KRaft) and ``spark_engine`` (one local[2] SparkSession). Factories hand out
-what a test needs several of: ``pinpipe`` child processes, stopped when the test ends.
+what a test needs several of: ``backend`` opens logs of either backend, ``spawn_pinpipe``
+starts ``pinpipe`` child processes, stopped when the test ends.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pinpipe.lake import Lake, open_lake
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, SparkSettings, load_settings
 from tests.helpers import pinpipe_command, pinpipe_env
+from tests.log.backends import BACKENDS, Backend, backend_fixture
 
 if TYPE_CHECKING:
     from pinpipe.engines.spark import SparkEngine
@@ -49,6 +51,12 @@ def lake(settings: Settings) -> Lake:
 def source() -> SourceTables:
     """Three small generated source tables, shared (read-only) by every test."""
     return generate(300, seed=7)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Each log backend in turn (embedded, then a real Kafka broker): logs opened on one store."""
+    yield from backend_fixture(request, tmp_path)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -20,15 +19,10 @@ from pinpipe.emulator.generator import SourceTables
 from pinpipe.lake import Lake
 from tests.fixtures import Spawn
 from tests.helpers import pinpipe_command, pinpipe_env, produce_rows, stream_positions
-from tests.log.backends import BACKENDS, Backend, backend_fixture
+from tests.log.backends import Backend
 
 ROWS = 2_000
 TABLES = ("pin", "geo", "user")
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    yield from backend_fixture(request, tmp_path)
 
 
 def _raw_positions(lake: Lake) -> list[tuple[str, int, int]]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,17 +17,10 @@ from pinpipe.errors import (
 from pinpipe.log.base import Log, ProduceRecord, TopicInfo
 from pinpipe.log.partitioner import partition_for_key
 from tests.log.backends import (
-    BACKENDS,
     Backend,
     ManualClock,
     WatchedMonotonic,
-    backend_fixture,
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    yield from backend_fixture(request, tmp_path)
 
 
 def _values(log: Log, topic: str, partition: int = 0) -> list[bytes | None]:
