@@ -1,11 +1,14 @@
-"""The poster against a loopback stub: exact paths, headers and bodies; retries; give-up."""
+"""The poster against a loopback stub: exact paths, headers and bodies; retries; give-up.
+
+Backoff and pacing are checked on a ``FakeClock``: the tests assert the sleeps the poster
+asks for, never how long a test took.
+"""
 
 from __future__ import annotations
 
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,6 +104,29 @@ def stub() -> Iterator[Stub]:
         thread.join(5)
 
 
+@dataclass
+class FakeClock:
+    """Monotonic time that moves only when slept on (or ``advance``d); records each sleep."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 @pytest.fixture(scope="module")
 def tables() -> SourceTables:
     return generate(300, seed=5)
@@ -172,34 +198,69 @@ def test_retries_500_and_429_then_succeeds(stub: Stub, tables: SourceTables) -> 
     assert poster.stats.acknowledged[("batch", "pin")] == 1
 
 
-def test_honours_retry_after(stub: Stub, tables: SourceTables) -> None:
+def test_honours_retry_after(stub: Stub, tables: SourceTables, clock: FakeClock) -> None:
     stub.script["/topics/0e95b18877fd.geo"] = [(429, {"Retry-After": "0.3"}, {})]
-    start = time.monotonic()
-    with fast_poster(stub.url) as poster:
+    with fast_poster(stub.url, clock=clock, sleep=clock.sleep) as poster:
         poster.post_row(*payloads(tables, 1))
-    assert time.monotonic() - start >= 0.3
+    assert clock.sleeps == [0.3]  # the server's delay, not the (much shorter) backoff
     assert poster.stats.retried == 1
 
 
-def test_gives_up_after_bounded_time(stub: Stub, tables: SourceTables) -> None:
+def test_retries_back_off_exponentially_up_to_the_cap(
+    stub: Stub, tables: SourceTables, clock: FakeClock
+) -> None:
+    """Each wait doubles up to ``max_backoff``; the last is cut so none runs past the limit."""
     stub.script["/topics/0e95b18877fd.pin"] = [(503, {}, {})] * 10_000
-    start = time.monotonic()
-    with fast_poster(stub.url, max_retry_time=0.3) as poster, pytest.raises(DeliveryError) as info:
+    poster = fast_poster(
+        stub.url,
+        initial_backoff=1.0,
+        max_backoff=8.0,
+        max_retry_time=30.0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    with poster, pytest.raises(DeliveryError, match="gave up"):
+        poster.send("batch", "pin", payloads(tables, 0)[0])
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 8.0, 7.0]
+    assert len(stub.seen) == len(clock.sleeps) + 1 == poster.stats.retried + 1
+
+
+def test_gives_up_after_bounded_time(stub: Stub, tables: SourceTables, clock: FakeClock) -> None:
+    stub.script["/topics/0e95b18877fd.pin"] = [(503, {}, {})] * 10_000
+    poster = fast_poster(stub.url, max_retry_time=0.3, clock=clock, sleep=clock.sleep)
+    with poster, pytest.raises(DeliveryError) as info:
         poster.post_row(*payloads(tables, 1))
-    assert time.monotonic() - start < 3
+    assert sum(clock.sleeps) == pytest.approx(0.3)  # waited the retry time, and no longer
+    assert max(clock.sleeps) <= poster.max_backoff
     assert isinstance(info.value, PinpipeError) and info.value.transient
     assert info.value.status == 503 and "gave up" in str(info.value)
     assert poster.stats.failed == 1 and poster.stats.retried >= 2
+    assert stub.paths() == ["/topics/0e95b18877fd.pin"] * (poster.stats.retried + 1)
 
 
-def test_connection_refused_is_retried_then_fails(tables: SourceTables) -> None:
+def test_a_slow_server_uses_up_the_retry_time(
+    stub: Stub, tables: SourceTables, clock: FakeClock
+) -> None:
+    """Time spent waiting for answers counts: with no time left, there is no retry."""
+    stub.script["/topics/0e95b18877fd.pin"] = [(503, {}, {})] * 10
+    poster = fast_poster(stub.url, max_retry_time=0.5, clock=clock, sleep=clock.sleep)
+    poster.session.hooks["response"].append(lambda response, **_: clock.advance(1.0))
+    with poster, pytest.raises(DeliveryError, match="gave up"):
+        poster.send("batch", "pin", payloads(tables, 0)[0])
+    assert clock.sleeps == [] and len(stub.seen) == 1 and poster.stats.retried == 0
+
+
+def test_connection_refused_is_retried_then_fails(tables: SourceTables, clock: FakeClock) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    poster = fast_poster(f"http://127.0.0.1:{port}", max_retry_time=0.2)
+    poster = fast_poster(
+        f"http://127.0.0.1:{port}", max_retry_time=0.2, clock=clock, sleep=clock.sleep
+    )
     with poster, pytest.raises(DeliveryError, match="gave up"):
         poster.send("batch", "pin", payloads(tables, 0)[0])
     assert poster.stats.retried >= 1 and poster.stats.failed == 1
+    assert sum(clock.sleeps) == pytest.approx(0.2)
 
 
 def test_kafka_error_codes_in_a_200(stub: Stub, tables: SourceTables) -> None:
@@ -251,11 +312,33 @@ def test_run_posts_the_sampled_rows(stub: Stub, tables: SourceTables) -> None:
     assert stats.total_acknowledged == 15
 
 
-def test_run_rate_and_stop_event(stub: Stub, tables: SourceTables) -> None:
-    start = time.monotonic()
-    stats = run(tables, mode="stream", count=6, rate=50, url=stub.url)
-    assert time.monotonic() - start >= 5 / 50 and stats.rows == 6
+def test_run_paces_rows_at_the_rate(stub: Stub, tables: SourceTables, clock: FakeClock) -> None:
+    stats = run(
+        tables, mode="stream", count=6, rate=50, url=stub.url, clock=clock, sleep=clock.sleep
+    )
+    assert stats.rows == 6 and len(stub.seen) == 18
+    assert sum(clock.sleeps) >= 5 / 50 - 1e-9  # 6 rows at 50/s span 5 intervals of 20 ms
+    assert clock.sleeps == pytest.approx([1 / 50] * 5)
+    assert stats.elapsed == pytest.approx(5 / 50)  # timed on the same clock
 
+
+def test_run_counts_posting_time_towards_the_pace(
+    stub: Stub, tables: SourceTables, clock: FakeClock
+) -> None:
+    """Rows that take longer to post than the rate allows are not slowed down further."""
+    stats = run(
+        tables,
+        count=4,
+        rate=50,
+        url=stub.url,
+        clock=clock,
+        sleep=clock.sleep,
+        on_progress=lambda s: clock.advance(0.03),  # each row takes 30 ms > 20 ms
+    )
+    assert stats.rows == 4 and clock.sleeps == []
+
+
+def test_run_stop_event(stub: Stub, tables: SourceTables, clock: FakeClock) -> None:
     stop = threading.Event()
 
     def progress(s: Stats) -> None:
@@ -264,6 +347,32 @@ def test_run_rate_and_stop_event(stub: Stub, tables: SourceTables) -> None:
 
     stats = run(tables, mode="batch", stop_event=stop, on_progress=progress, url=stub.url)
     assert stats.rows == 3
+
+    def stop_while_waiting(seconds: float) -> None:
+        clock.sleep(seconds)
+        stop.set()
+
+    stop.clear()
+    stats = run(
+        tables, rate=10, stop_event=stop, url=stub.url, clock=clock, sleep=stop_while_waiting
+    )
+    assert stats.rows == 1 and clock.sleeps == [pytest.approx(0.1)]
+
+
+def test_run_waits_on_the_stop_event_by_default(
+    stub: Stub, tables: SourceTables, clock: FakeClock
+) -> None:
+    """Without ``sleep``, pacing waits on ``stop_event``: a stop ends the wait at once."""
+    waits: list[float | None] = []
+
+    class StoppedWhileWaiting(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout)
+            self.set()
+            return True
+
+    stats = run(tables, rate=0.001, stop_event=StoppedWhileWaiting(), url=stub.url, clock=clock)
+    assert stats.rows == 1 and waits == [1000.0]
 
 
 def test_run_skips_rejected_records_but_stops_on_auth_errors(

@@ -4,6 +4,10 @@ Two doors: the Kafka REST proxy (``mode="batch"``) and the API Gateway Kinesis p
 (``mode="stream"``); ``"both"`` sends every record through both. Transient failures
 (connection errors, 5xx, 429, retriable errors inside a 200 body) are retried with capped
 exponential backoff, honouring ``Retry-After``, for at most ``max_retry_time`` seconds.
+
+Time comes from an injectable ``clock`` (monotonic seconds) and ``sleep``, as the log's
+``Clock`` gives record timestamps: tests check the backoff and pacing a poster asks for with a
+fake clock instead of measuring how long it took.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from pinpipe.errors import ConfigError, PinpipeError
 
 Mode = Literal["batch", "stream", "both"]
 Door = Literal["batch", "stream"]
+Clock = Callable[[], float]
+"""Monotonic seconds (``time.monotonic``); deadlines, pacing and ``Stats.elapsed`` use it."""
+Sleep = Callable[[float], object]
+"""Waits the given seconds (``time.sleep``, or ``Event.wait`` to wake early on a stop)."""
 TABLES: tuple[str, str, str] = ("pin", "geo", "user")
 KAFKA_CONTENT_TYPE = "application/vnd.kafka.json.v2+json"
 KINESIS_CONTENT_TYPE = "application/json"
@@ -149,6 +157,8 @@ class Poster:
         max_retry_time: float = 30.0,
         initial_backoff: float = 0.05,
         max_backoff: float = 5.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
     ) -> None:
         if mode not in ("batch", "stream", "both"):
             raise ConfigError(f"unknown mode {mode!r}: use 'batch', 'stream' or 'both'")
@@ -163,7 +173,9 @@ class Poster:
         self.max_retry_time = max_retry_time
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
-        self.stats = Stats()
+        self.clock = clock
+        self.sleep = sleep
+        self.stats = Stats(started=clock())
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)
         self.session.mount("http://", adapter)
@@ -239,7 +251,9 @@ class Poster:
         self.stats.acknowledged[(door, table)] += 1
 
     def _retrying(self) -> tenacity.Retrying:
-        deadline = time.monotonic() + self.max_retry_time
+        """Retries until ``max_retry_time`` has passed on ``clock``; sleeps never overshoot it."""
+        clock = self.clock
+        deadline = clock() + self.max_retry_time
         backoff = tenacity.wait_exponential(multiplier=self.initial_backoff, max=self.max_backoff)
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -247,15 +261,22 @@ class Poster:
             delay = backoff(state)
             if isinstance(error, _Retriable) and error.retry_after is not None:
                 delay = error.retry_after
-            return max(0.0, min(delay, deadline - time.monotonic()))
+            return max(0.0, min(delay, deadline - clock()))
+
+        def out_of_time(state: tenacity.RetryCallState) -> bool:
+            return clock() >= deadline
+
+        def pause(seconds: float) -> None:
+            self.sleep(seconds)
 
         def count_retry(state: tenacity.RetryCallState) -> None:
             self.stats.retried += 1
 
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retriable),
-            stop=tenacity.stop_after_delay(self.max_retry_time),
+            stop=out_of_time,
             wait=wait,
+            sleep=pause,
             before_sleep=count_retry,
             reraise=True,
         )
@@ -289,14 +310,20 @@ class Poster:
             raise DeliveryError(f"{method} {url}: {message}", door=door, table=table, status=status)
 
 
-def _paced(rows: Iterator[int], rate: float | None, stop: threading.Event) -> Iterator[int]:
-    """Rows at ``rate`` per second (None: flat out), stopping promptly when ``stop`` is set."""
-    start = time.monotonic()
+def _paced(
+    rows: Iterator[int], rate: float | None, stop: threading.Event, clock: Clock, sleep: Sleep
+) -> Iterator[int]:
+    """Rows at ``rate`` per second (None: flat out), stopping when ``stop`` is set.
+
+    Row ``n`` is due ``n / rate`` seconds after the first, so time spent posting counts
+    towards the pace instead of adding to it.
+    """
+    start = clock()
     for n, row in enumerate(rows):
         if rate is not None:
-            delay = start + n / rate - time.monotonic()
-            if delay > 0 and stop.wait(delay):
-                return
+            delay = start + n / rate - clock()
+            if delay > 0:
+                sleep(delay)
         if stop.is_set():
             return
         yield row
@@ -315,36 +342,43 @@ def run(
     prefix: str = "pinpipe",
     api_key: str | None = None,
     poster: Poster | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep | None = None,
 ) -> Stats:
     """Post sampled rows until ``count`` rows are sent or ``stop_event`` is set.
 
     Records the server rejects (4xx, non-retriable body errors) are counted in ``failed`` and
     skipped; when retries run out, or the server refuses us as a whole (401/403/404), the
-    ``DeliveryError`` propagates. Pass ``poster`` to reuse a configured client.
+    ``DeliveryError`` propagates. Pass ``poster`` to reuse a configured client (its clock
+    then times ``Stats``). ``sleep`` paces the rows; by default it waits on ``stop_event``,
+    so a stop ends the wait at once. ``clock`` and ``sleep`` also drive the poster made here.
     """
     if rate is not None and rate <= 0:
         raise ConfigError(f"rate must be positive rows/s (or None for flat out), got {rate}")
     if count is not None and count < 0:
         raise ConfigError(f"count must be >= 0, got {count}")
     stop = stop_event or threading.Event()
+    pace: Sleep = sleep or stop.wait
     own = poster is None
-    client = poster or Poster(url, prefix, mode=mode, api_key=api_key)
+    client = poster or Poster(
+        url, prefix, mode=mode, api_key=api_key, clock=clock, sleep=sleep or time.sleep
+    )
     stats = client.stats
     try:
         rows: Iterator[int] = sample_rows(len(tables), seed)
         if count is not None:
             rows = islice(rows, count)
-        for row in _paced(rows, rate, stop):
+        for row in _paced(rows, rate, stop, client.clock, pace):
             try:
                 client.post_row(*payloads(tables, row))
             except DeliveryError as e:
                 if not e.is_record_rejection:
                     raise
-            stats.elapsed = time.monotonic() - stats.started
+            stats.elapsed = client.clock() - stats.started
             if on_progress is not None:
                 on_progress(stats)
     finally:
-        stats.elapsed = time.monotonic() - stats.started
+        stats.elapsed = client.clock() - stats.started
         if own:
             client.close()
     return stats
