@@ -10,6 +10,7 @@
 │   └── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
 ├── ``IngestError``          a request the ingest API refuses (carries HTTP status and code)
 │   └── ``RetryLaterError``       rate limited (429) or draining (503), with Retry-After
+├── ``StorageError``         the lake's storage refused a read or write (names the object)
 └── ``JobError``             a batch or stream job failed (transient unless stated)
 
 ``transient`` marks errors a caller may retry; retry policy switches on it, not on types.
@@ -100,6 +101,10 @@ class RetryLaterError(IngestError):
     def __init__(self, status: int, code: int | str, message: str, retry_after: int) -> None:
         super().__init__(status, code, message)
         self.retry_after = retry_after
+
+
+class StorageError(PinpipeError):
+    """The lake's storage failed after its retries; the message names the object and the fix."""
 
 
 class JobError(PinpipeError):

@@ -127,7 +127,18 @@ class IngestSettings(_Section):
 
 class LakeSettings(_Section):
     root: str = "lake"
-    """Lake root: a path (relative to home) or a URI."""
+    """Lake root: a path (relative to home) or an ``s3://bucket/prefix`` URI."""
+    endpoint_url: str = ""
+    """S3 endpoint (an S3-compatible server); empty: ``AWS_ENDPOINT_URL_S3``,
+    ``AWS_ENDPOINT_URL``, else AWS itself. Credentials always come from the standard AWS chain
+    (environment, shared credentials file, instance profile), never from this file."""
+    region: str = ""
+    """S3 region; empty: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, else us-east-1."""
+    addressing: Literal["auto", "path", "virtual"] = "auto"
+    """S3 addressing style; auto: path-style with a custom endpoint, virtual-hosted on AWS."""
+    retries: int = Field(10, ge=1, le=100)
+    """Attempts per S3 request before a transient error (503 SlowDown, 500, timeouts) stops
+    the stage; the AWS SDKs back off exponentially between them."""
 
 
 class SinkSettings(_Section):

@@ -27,6 +27,7 @@ from pinpipe.engines.sql_guard import check_read_only
 from pinpipe.errors import ConfigError
 from pinpipe.lake.delta import DeltaRsStore
 from pinpipe.lake.line import LINE_FIELD, RAW_TEXT_FIELD, TableName, raw_fields
+from pinpipe.lake.storage import Storage, is_local
 from pinpipe.settings import Settings
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -108,6 +109,8 @@ class DuckDBEngine(Engine):
     def raw_from_files(self, table: TableName, uris: Sequence[str]) -> ibis.Table:
         if not uris:
             return self.empty_raw(table)
+        if not all(is_local(u) for u in uris):
+            return self._raw_from_objects(table, uris)
         files = "[" + ", ".join(_sql_text(str(u)) for u in uris) + "]"
         src = self._con.sql(
             f"SELECT CAST(json AS VARCHAR) AS j FROM read_ndjson_objects({files}, "
@@ -116,6 +119,21 @@ class DuckDBEngine(Engine):
         )
         # ignore_errors turns a line that is not JSON (a torn write) into NULL: it becomes a
         # 'not a JSON object' reject with an empty _raw instead of stopping the whole read.
+        return self._parse(table, src.j, src)
+
+    def _raw_from_objects(self, table: TableName, uris: Sequence[str]) -> ibis.Table:
+        """Raw files on an object store, read through ``pyarrow.fs`` (no DuckDB extension).
+
+        Read like local files: a line that is not JSON (a torn write) keeps no text.
+        """
+        lines = [
+            line
+            for uri in uris
+            for line in Storage.for_uri(uri).read_bytes(uri).splitlines()
+            if line.strip()
+        ]
+        text = ibis.memtable(_lines_table(lines))
+        src = text.select(j=ibis.ifelse(_valid(text.j), text.j, ibis.null(dt.string)))
         return self._parse(table, src.j, src)
 
     def raw_from_lines(self, table: TableName, lines: Sequence[bytes]) -> ibis.Table:

@@ -22,6 +22,8 @@ import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from pinpipe.lake.storage import Storage
+
 WATERMARK_KEY: Final = "pinpipe.watermark"
 USER_METADATA: Final = "userMetadata"
 """The commit-info field both Delta writers can set; pinpipe keeps a JSON object there."""
@@ -86,17 +88,23 @@ class TableStore(ABC):
     """Reads and writes the lake's Delta tables; one implementation per Delta writer."""
 
     def __init__(self, storage_options: dict[str, str] | None = None) -> None:
-        self.storage_options = storage_options or None
+        self._storage_options = storage_options or None
+
+    def options(self, uri: str) -> dict[str, str] | None:
+        """delta-rs ``storage_options`` for ``uri``: as given, else those of the lake holding it."""
+        if self._storage_options is not None:
+            return self._storage_options
+        return Storage.for_uri(uri).delta_options() or None
 
     def open(self, uri: str) -> DeltaTable | None:
         """The table at ``uri`` through delta-rs, or None when nothing was committed there."""
         try:
-            return DeltaTable(uri, storage_options=self.storage_options)
+            return DeltaTable(uri, storage_options=self.options(uri))
         except TableNotFoundError:
             return None
 
     def exists(self, uri: str) -> bool:
-        return DeltaTable.is_deltatable(uri, storage_options=self.storage_options)
+        return DeltaTable.is_deltatable(uri, storage_options=self.options(uri))
 
     def dataset(self, uri: str) -> pads.Dataset | None:
         """The table's current rows as an Arrow dataset (lazy), or None without a table."""
@@ -158,7 +166,7 @@ class DeltaRsStore(TableStore):
             mode="overwrite",
             schema_mode="overwrite" if predicate is None else None,
             predicate=predicate,
-            storage_options=self.storage_options,
+            storage_options=self.options(uri),
             commit_properties=CommitProperties(custom_metadata=metadata) if metadata else None,
         )
 
@@ -214,7 +222,7 @@ class DeltaRsAppender(Appender):
             self._table if self._table is not None else self.uri,
             fresh,
             mode="append",
-            storage_options=None if self._table is not None else self._store.storage_options,
+            storage_options=None if self._table is not None else self._store.options(self.uri),
             commit_properties=CommitProperties(app_transactions=txns),
         )
         self._commits += 1

@@ -22,7 +22,7 @@ from typing import Literal
 
 from pinpipe.lake.line import TableName, table_of_topic
 from pinpipe.lake.storage import Storage, join
-from pinpipe.settings import Settings
+from pinpipe.settings import LakeSettings, Settings
 
 Zone = Literal["batch", "stream", "quarantine"]
 ZONES: tuple[Zone, ...] = ("batch", "stream", "quarantine")
@@ -57,9 +57,9 @@ class Lake:
     storage: Storage
 
     @classmethod
-    def at(cls, root: str | Path, *, fsync: bool = True) -> Lake:
-        """The lake at ``root`` (a path or URI)."""
-        return cls(Storage.for_root(root, fsync=fsync))
+    def at(cls, root: str | Path, *, settings: LakeSettings | None = None) -> Lake:
+        """The lake at ``root`` (a path or URI); ``settings`` say how to reach object stores."""
+        return cls(Storage.for_root(root, settings=settings))
 
     @property
     def root(self) -> str:
@@ -113,4 +113,4 @@ class Lake:
 
 def open_lake(settings: Settings) -> Lake:
     """The lake the settings name (``lake.root``, relative to home unless a URI)."""
-    return Lake.at(settings.lake_root)
+    return Lake.at(settings.lake_root, settings=settings.lake)
