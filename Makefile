@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test unit lint format bench clean kafka kafka-stop
+.PHONY: help setup demo test unit lint format bench clean kafka kafka-stop s3 s3-stop
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
@@ -47,6 +47,12 @@ kafka: setup ## Start Apache Kafka in the background; prints its bootstrap addre
 
 kafka-stop: setup ## Stop the broker `make kafka` started
 	@$(PY) -m tests.infra.kafka_broker stop
+
+s3: setup ## Start a background S3 server (KIND=moto|s3proxy); prints export lines, endpoint last
+	@$(PY) -m tests.infra.s3_server start $(or $(KIND),moto)
+
+s3-stop: setup ## Stop the S3 server `make s3` started (KIND=moto|s3proxy)
+	@$(PY) -m tests.infra.s3_server stop $(or $(KIND),moto)
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) .pinpipe .pytest_cache .mypy_cache .ruff_cache

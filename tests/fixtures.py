@@ -25,6 +25,7 @@ from tests.log.backends import BACKENDS, Backend, backend_fixture
 
 if TYPE_CHECKING:
     from pinpipe.engines.spark import SparkEngine
+    from tests.infra.s3_server import S3Server
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]
 
@@ -113,3 +114,17 @@ def spark_engine() -> SparkEngine:
     from pinpipe.engines.spark import SparkEngine
 
     return SparkEngine(SparkSettings(master="local[2]", driver_memory="1g", shuffle_partitions=2))
+
+
+@pytest.fixture(scope="session", params=["moto", "s3proxy"])
+def s3_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[S3Server]:
+    """Each S3-protocol server in turn (moto, then s3proxy), one per test session."""
+    from tests.infra.s3_server import start
+
+    server = start(request.param, tmp_path_factory.mktemp(f"s3-{request.param}"))
+    try:
+        yield server
+    finally:
+        server.stop()
