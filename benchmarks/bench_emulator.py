@@ -42,7 +42,7 @@ def faker_rows(rows: int, seed: int = SEED) -> list[tuple[dict[str, Any], ...]]:
     """The baseline: ``rows`` pin/geo/user rows of stock Faker values, same field counts."""
     fake = Faker("en_US")
     fake.seed_instance(seed)
-    out = []
+    out: list[tuple[dict[str, Any], ...]] = []
     for i in range(rows):
         pin = {
             "index": i,

@@ -4,7 +4,8 @@ Instances live in the serving process, as they live on one proxy node in Conflue
 server: a request for an instance another process (or a restarted server) owns answers
 404 / 40403. Committed offsets are the log's consumer-group offsets, so they are shared and
 durable. pinpipe does not rebalance: every instance of a group reads all partitions of the
-topics it subscribed to (use ``assignments`` to split partitions by hand).
+topics it subscribed to (use ``assignments`` to split partitions by hand). Request bodies are
+the consumer models of ``models``; ``_explain`` words their errors as the proxy does.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ import base64
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
+from pydantic import TypeAdapter
+from pydantic_core import ErrorDetails
 
 from pinpipe.errors import IngestError, UnknownTopicError
+from pinpipe.ingest import models
 from pinpipe.ingest.core import KAFKA_V2, Request, Response, Route, empty, json_response
 from pinpipe.ingest.errors import invalid, kind
 from pinpipe.log.base import Log, LogRecord
@@ -28,10 +33,9 @@ from pinpipe.settings import IngestSettings
 if TYPE_CHECKING:
     from pinpipe.ingest.context import IngestContext
 
-FORMATS = ("binary", "json")
 MAX_FETCH_RECORDS = 500
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+T = TypeVar("T")
 
 TopicPartition = tuple[str, int]
 
@@ -82,22 +86,12 @@ def routes(ctx: IngestContext) -> list[Route]:
     base = "/consumers/{group}/instances/{instance}"
 
     async def create(request: Request) -> Response:
-        group = _name(request.params["group"], "group")
-        doc = _doc(request) if request.body.strip() else {}
-        fmt = str(doc.get("format", "binary")).lower()
-        if fmt not in FORMATS:
-            raise IngestError(
-                422,
-                42204,
-                f"format {fmt[:40]!r} is not supported; use binary or json "
-                "(avro, jsonschema and protobuf need a schema registry)",
-            )
-        reset = str(doc.get("auto.offset.reset", "latest")).lower()
-        if reset not in ("earliest", "latest", "none"):
-            raise IngestError(422, 42204, "auto.offset.reset must be earliest, latest or none")
-        auto_commit = str(doc.get("auto.commit.enable", "true")).lower() == "true"
-        name = doc.get("name") or doc.get("id") or "rest-consumer-" + secrets.token_hex(8)
-        name = _name(str(name), "name")
+        group = _group(request.params["group"])
+        body = _body(request, models.CONSUMER_CREATE, models.ConsumerCreate())
+        fmt = body.get("format", "binary")
+        reset = body.get("auto.offset.reset", "latest")
+        auto_commit = body.get("auto.commit.enable", True)
+        name = body.get("name") or "rest-consumer-" + secrets.token_hex(8)
         registry._expire()
         if (group, name) in registry.instances:
             raise IngestError(409, 40902, f"consumer instance {name!r} already exists")
@@ -117,28 +111,15 @@ def routes(ctx: IngestContext) -> list[Route]:
 
     async def subscribe(request: Request) -> Response:
         consumer = registry.get(request)
-        doc = _doc(request)
-        topics, pattern = doc.get("topics"), doc.get("topic_pattern")
-        if (topics is None) == (pattern is None):
-            raise invalid("give exactly one of 'topics' (a list) and 'topic_pattern' (a regex)")
+        body = _body(request, models.CONSUMER_SUBSCRIPTION)
         if consumer.assigned is not None:
             raise IngestError(409, 40903, "the instance has a manual assignment; unassign first")
+        topics = body.get("topics")
         if topics is not None:
-            if (
-                not isinstance(topics, list)
-                or not topics
-                or not all(isinstance(t, str) for t in topics)
-            ):
-                raise invalid(f"'topics' must be a non-empty list of names, not {kind(topics)}")
             consumer.topics = [ctx.topic(request, t) for t in topics]
             consumer.pattern = None
         else:
-            if not isinstance(pattern, str) or len(pattern) > 1000:
-                raise invalid("'topic_pattern' must be a regular expression")
-            try:
-                consumer.pattern = re.compile(pattern)
-            except re.error as exc:
-                raise invalid(f"'topic_pattern' is not a valid regex: {exc}") from exc
+            consumer.pattern = body.get("topic_pattern")
             consumer.topics = []
         return empty()
 
@@ -155,7 +136,8 @@ def routes(ctx: IngestContext) -> list[Route]:
         consumer = registry.get(request)
         if consumer.topics or consumer.pattern:
             raise IngestError(409, 40903, "the instance is subscribed; unsubscribe first")
-        consumer.assigned = await _partitions(ctx, request, _doc(request).get("partitions"))
+        body = _body(request, models.CONSUMER_PARTITIONS)
+        consumer.assigned = await _partitions(ctx, request, body["partitions"])
         return empty()
 
     async def assignments(request: Request) -> Response:
@@ -165,21 +147,16 @@ def routes(ctx: IngestContext) -> list[Route]:
 
     async def seek(request: Request) -> Response:
         consumer = registry.get(request)
-        items = _doc(request).get("offsets")
-        if not isinstance(items, list):
-            raise invalid("'offsets' must be a list of {topic, partition, offset}")
-        for item in items:
-            (tp,) = await _partitions(ctx, request, [item])
-            offset = item.get("offset") if isinstance(item, dict) else None
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-                raise invalid("each offset needs an integer 'offset' >= 0")
-            consumer.positions[tp] = offset
+        items = _body(request, models.CONSUMER_SEEK)["offsets"]
+        for tp, item in zip(await _partitions(ctx, request, items), items, strict=True):
+            consumer.positions[tp] = item["offset"]
         return empty()
 
     async def seek_edge(request: Request, end: bool) -> Response:
         consumer = registry.get(request)
+        parts = _body(request, models.CONSUMER_PARTITIONS)["partitions"]
         edge = ctx.log.end_offset if end else ctx.log.start_offset  # retention moves the start
-        for tp in await _partitions(ctx, request, _doc(request).get("partitions")):
+        for tp in await _partitions(ctx, request, parts):
             consumer.positions[tp] = await ctx.call(edge, *tp)
         return empty()
 
@@ -214,30 +191,26 @@ def routes(ctx: IngestContext) -> list[Route]:
 
     async def commit(request: Request) -> Response:
         consumer = registry.get(request)
-        items = _doc(request).get("offsets") if request.body.strip() else None
+        items = _body(request, models.CONSUMER_COMMIT, models.ConsumerCommit()).get("offsets")
         if items is None:
             offsets = dict(consumer.positions)
         else:
-            if not isinstance(items, list):
-                raise invalid("'offsets' must be a list of {topic, partition, offset}")
-            offsets = {}
-            for item in items:
-                (tp,) = await _partitions(ctx, request, [item])
-                offset = item.get("offset") if isinstance(item, dict) else None
-                if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-                    raise invalid("each offset needs an integer 'offset' >= 0")
-                offsets[tp] = offset + 1  # the body names the last record consumed
+            parts = await _partitions(ctx, request, items)
+            # the body names the last record consumed
+            offsets = {tp: item["offset"] + 1 for tp, item in zip(parts, items, strict=True)}
         if offsets:
             await ctx.call(ctx.log.commit, consumer.group, offsets)
         return empty()
 
     async def committed(request: Request) -> Response:
         consumer = registry.get(request)
-        doc = _doc(request) if request.body.strip() else {}
+        doc = request.json(status=400, code=400) if request.body.strip() else {}
         parts = (
-            await _partitions(ctx, request, doc.get("partitions"))
-            if doc
-            else await _assigned(ctx, request, consumer)
+            await _assigned(ctx, request, consumer)
+            if doc == {}  # no body, or {}: the instance's partitions
+            else await _partitions(
+                ctx, request, _valid(models.CONSUMER_PARTITIONS, doc)["partitions"]
+            )
         )
         out = []
         for topic, partition in parts:
@@ -272,17 +245,59 @@ def _json(content: Any) -> Response:
     return json_response(content, content_type=KAFKA_V2)
 
 
-def _doc(request: Request) -> dict[str, Any]:
-    doc = request.json(status=400, code=400)
-    if not isinstance(doc, dict):
-        raise invalid(f"the body must be a JSON object, not {kind(doc)}")
-    return doc
+def _body(request: Request, adapter: TypeAdapter[T], empty_body: T | None = None) -> T:
+    """The request's body checked against ``adapter``; ``empty_body`` when none is sent."""
+    if empty_body is not None and not request.body.strip():
+        return empty_body
+    return _valid(adapter, request.json(status=400, code=400))
 
 
-def _name(raw: str, what: str) -> str:
-    if not _NAME.match(raw):
-        raise IngestError(422, 42204, f"invalid consumer {what} {raw[:60]!r}: use [a-zA-Z0-9._-]")
+def _valid(adapter: TypeAdapter[T], doc: Any) -> T:
+    return models.validate(adapter, doc, _explain)
+
+
+def _group(raw: str) -> str:
+    if not models.CONSUMER_NAME.match(raw):
+        raise _invalid_config(f"invalid consumer group {raw[:60]!r}: use [a-zA-Z0-9._-]")
     return raw
+
+
+def _invalid_config(message: str) -> IngestError:
+    """A consumer setting the proxy refuses: 422 / 42204."""
+    return IngestError(422, 42204, message)
+
+
+def _explain(error: ErrorDetails) -> IngestError:
+    """The proxy's answer to the first thing wrong with a consumer request body."""
+    loc, given, kind_ = error["loc"], error["input"], error["type"]
+    if not loc:
+        if kind_ == "subscription":
+            return invalid("give exactly one of 'topics' (a list) and 'topic_pattern' (a regex)")
+        return invalid(f"the body must be a JSON object, not {kind(given)}")
+    field = loc[0]
+    if field == "format":
+        return _invalid_config(
+            f"format {str(given)[:40]!r} is not supported; use binary or json "
+            "(avro, jsonschema and protobuf need a schema registry)"
+        )
+    if field == "auto.offset.reset":
+        return _invalid_config("auto.offset.reset must be earliest, latest or none")
+    if field == "name":
+        return _invalid_config(f"invalid consumer name {str(given)[:60]!r}: use [a-zA-Z0-9._-]")
+    if field == "topics":
+        shown = kind(given) if len(loc) == 1 else "an array"
+        return invalid(f"'topics' must be a non-empty list of names, not {shown}")
+    if field == "topic_pattern":
+        if kind_ == "regex":
+            reason = error.get("ctx", {}).get("reason", "")
+            return invalid(f"'topic_pattern' is not a valid regex: {reason}")
+        return invalid("'topic_pattern' must be a regular expression")
+    if len(loc) == 1:
+        what = "{topic, partition, offset}" if field == "offsets" else "{topic, partition}"
+        return invalid(f"'{field}' must be a list of {what}")
+    if len(loc) > 2 and loc[2] == "offset":
+        return invalid("each offset needs an integer 'offset' >= 0")
+    return invalid("each entry needs a string 'topic' and an integer 'partition'")
 
 
 def _int_param(query: dict[str, str], name: str, default: int) -> int:
@@ -294,19 +309,15 @@ def _int_param(query: dict[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-async def _partitions(ctx: IngestContext, request: Request, items: Any) -> list[TopicPartition]:
-    if not isinstance(items, list):
-        raise invalid("'partitions' must be a list of {topic, partition}")
+async def _partitions(
+    ctx: IngestContext,
+    request: Request,
+    items: Sequence[models.TopicPartitionRef] | Sequence[models.TopicPartitionOffset],
+) -> list[TopicPartition]:
+    """The validated entries' (topic, partition), each checked to exist and be allowed."""
     out = []
     for item in items:
-        topic = item.get("topic") if isinstance(item, dict) else None
-        partition = item.get("partition") if isinstance(item, dict) else None
-        if (
-            not isinstance(topic, str)
-            or isinstance(partition, bool)
-            or not isinstance(partition, int)
-        ):
-            raise invalid("each entry needs a string 'topic' and an integer 'partition'")
+        topic, partition = item["topic"], item["partition"]
         info = await ctx.describe(ctx.topic(request, topic))
         if not 0 <= partition < info.partitions:
             raise IngestError(404, 40402, f"partition {partition} of {topic!r} does not exist")

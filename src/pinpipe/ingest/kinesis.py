@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import time
 from typing import Any
 
@@ -21,16 +20,21 @@ import orjson
 from pydantic_core import ErrorDetails
 
 from pinpipe.ingest.errors import KinesisError
-from pinpipe.ingest.models import HASH_SPACE, MAX_PARTITION_KEY_CHARS, MAX_PUT_RECORDS
+from pinpipe.ingest.models import (
+    HASH_SPACE,
+    MAX_GET_RECORDS,
+    MAX_PARTITION_KEY_CHARS,
+    MAX_PUT_RECORDS,
+    STREAM_ARN,
+    STREAM_NAME,
+    StreamRef,
+)
 from pinpipe.log.base import Position, TopicInfo
 
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
-MAX_GET_RECORDS = 10_000
 MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
 ITERATOR_TTL_MS = 5 * 60 * 1000
 ACCOUNT = "000000000000"
-_STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
-_ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]*:\d*:stream/([a-zA-Z0-9_.-]{1,128})$")
 
 
 def sequence_number(partition: int, offset: int) -> str:
@@ -78,29 +82,21 @@ def key_hash(partition_key: str) -> int:
     return int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
 
 
-def stream_name(doc: dict[str, Any]) -> str:
-    """``StreamName`` or the name inside ``StreamARN``; ValidationException otherwise."""
-    name = doc.get("StreamName")
-    arn = doc.get("StreamARN")
-    if name is None and isinstance(arn, str):
-        found = _ARN.match(arn)
-        if not found:
-            raise validation(f"Value '{arn[:200]}' at 'streamARN' failed to satisfy constraint")
-        name = found.group(1)
-    if name is None:
-        raise KinesisError(
-            400, "InvalidArgumentException", "Either StreamName or StreamARN should be provided."
-        )
-    return check_stream_name(name)
+def stream_name(body: StreamRef) -> str:
+    """The stream a validated body names: ``StreamName``, else the name in ``StreamARN``."""
+    name = body.get("StreamName")
+    if name is not None:
+        return name
+    found = STREAM_ARN.match(body.get("StreamARN") or "")
+    if found is None:  # the models refuse such a body; kept for a body built by hand
+        raise no_stream_error()
+    return found.group(1)
 
 
 def check_stream_name(name: Any) -> str:
-    if not isinstance(name, str) or not _STREAM_NAME.match(name) or name in (".", ".."):
-        shown = str(name)[:200]
-        raise validation(
-            f"Value '{shown}' at 'streamName' failed to satisfy constraint: Member must "
-            "satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length 1 to 128"
-        )
+    """A stream name from a path (the API Gateway door), checked as the models check a body's."""
+    if not isinstance(name, str) or not STREAM_NAME.match(name) or name in (".", ".."):
+        raise stream_name_error(name)
     return name
 
 
@@ -120,6 +116,19 @@ def result(position: Position) -> dict[str, str]:
 
 def validation(message: str) -> KinesisError:
     return KinesisError(400, "ValidationException", f"1 validation error detected: {message}")
+
+
+def stream_name_error(given: Any) -> KinesisError:
+    return validation(
+        f"Value '{str(given)[:200]}' at 'streamName' failed to satisfy constraint: Member must "
+        "satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length 1 to 128"
+    )
+
+
+def no_stream_error() -> KinesisError:
+    return KinesisError(
+        400, "InvalidArgumentException", "Either StreamName or StreamARN should be provided."
+    )
 
 
 def not_found(name: str) -> KinesisError:
@@ -177,27 +186,80 @@ def put_records_size_error() -> KinesisError:
 
 
 def explain(error: ErrorDetails, *, native: bool) -> KinesisError:
-    """A put body's first validation error as Kinesis words it (``where`` as AWS names it).
+    """A body's first validation error as Kinesis words it (``where`` as AWS names it).
 
-    The doors differ only for an entry that is not an object: the native protocol cannot
+    The doors differ only for a put entry that is not an object: the native protocol cannot
     deserialize it, while API Gateway's template hands it on to a failing validation.
     """
-    loc, given = error["loc"], error["input"]
-    if not loc:
-        return KinesisError(400, "SerializationException", "the request body must be a JSON object")
-    if str(loc[0]).lower() == "records":
-        if len(loc) == 1:
-            return records_count_error()
-        where = f"records.{int(loc[1]) + 1}.member"
-        if len(loc) == 2:
-            if native:
-                return KinesisError(400, "SerializationException", f"'{where}' must be an object")
-            return validation(f"Value at '{where}' failed to satisfy constraint: an object")
-        where, field = f"{where}.", str(loc[2])
-    else:
-        where, field = "", str(loc[0])
-    if error["type"] == "missing":
+    loc, given, kind = error["loc"], error["input"], error["type"]
+    if kind == "missing":
         given = None
+    if not loc:
+        if kind == "stream_ref":
+            return no_stream_error()
+        if kind == "next_token":
+            return KinesisError(400, "InvalidArgumentException", "Invalid NextToken.")
+        return KinesisError(400, "SerializationException", "the request body must be a JSON object")
+    field = str(loc[0])
+    if field.lower() == "records":
+        return _explain_records(error, native=native)
+    where = field[0].lower() + field[1:]
+    shown = str(given)[:40]
+    if kind == "int_range":
+        ends = error.get("ctx", {})
+        return validation(
+            f"Value '{shown}' at '{where}' failed to satisfy constraint: Member must have value "
+            f"between {ends.get('low')} and {ends.get('high')}"
+        )
+    if field == "StreamName":
+        return stream_name_error(given)
+    if field == "StreamARN":
+        return validation(f"Value '{str(given)[:200]}' at 'streamARN' failed to satisfy constraint")
+    if field == "ShardIteratorType":
+        return validation(
+            f"Value '{shown}' at 'shardIteratorType' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, "
+            "AT_TIMESTAMP, TRIM_HORIZON, LATEST]"
+        )
+    if field == "ShardIterator":
+        return validation("Value at 'shardIterator' failed to satisfy constraint: length 1..512")
+    if field == "StartingSequenceNumber":
+        return invalid_sequence_number_error(given)
+    if field == "Timestamp":
+        return timestamp_error()
+    if field in ("Data", "PartitionKey", "ExplicitHashKey"):
+        return _explain_put_field(error, "", field, given)
+    if given is None:
+        return null_error(where)
+    return validation(f"Value '{shown}' at '{where}' failed to satisfy constraint: {error['msg']}")
+
+
+def explain_get_records(error: ErrorDetails) -> KinesisError:
+    """GetRecords words a bad ``Limit`` its own way (InvalidArgumentException)."""
+    if error["loc"][:1] == ("Limit",):
+        return KinesisError(
+            400,
+            "InvalidArgumentException",
+            f"Limit must be between 1 and {MAX_GET_RECORDS}, was {str(error['input'])[:20]}",
+        )
+    return explain(error, native=True)
+
+
+def _explain_records(error: ErrorDetails, *, native: bool) -> KinesisError:
+    loc = error["loc"]
+    if len(loc) == 1:
+        return records_count_error()
+    where = f"records.{int(loc[1]) + 1}.member"
+    if len(loc) == 2:
+        if native:
+            return KinesisError(400, "SerializationException", f"'{where}' must be an object")
+        return validation(f"Value at '{where}' failed to satisfy constraint: an object")
+    given = None if error["type"] == "missing" else error["input"]
+    return _explain_put_field(error, f"{where}.", str(loc[2]), given)
+
+
+def _explain_put_field(error: ErrorDetails, where: str, field: str, given: Any) -> KinesisError:
+    """A put record's ``Data``, ``PartitionKey`` or ``ExplicitHashKey`` (either door's case)."""
     if field.lower() == "data":
         if error["type"] == "base64":
             return KinesisError(400, "SerializationException", f"'{where}data' is not valid base64")
@@ -205,6 +267,18 @@ def explain(error: ErrorDetails, *, native: bool) -> KinesisError:
     if field == "ExplicitHashKey":
         return explicit_hash_key_error(given, f"{where}explicitHashKey")
     return partition_key_error(given, f"{where}partitionKey")
+
+
+def invalid_sequence_number_error(given: Any) -> KinesisError:
+    return KinesisError(
+        400, "InvalidArgumentException", f"Invalid StartingSequenceNumber {str(given)[:40]}"
+    )
+
+
+def timestamp_error() -> KinesisError:
+    return KinesisError(
+        400, "InvalidArgumentException", "AT_TIMESTAMP needs a Timestamp (epoch seconds or ISO)"
+    )
 
 
 # -- shard iterators ---------------------------------------------------------------------------

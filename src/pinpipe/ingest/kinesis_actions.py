@@ -5,22 +5,26 @@ Each takes the operation's request document as Kinesis defines it (``StreamName`
 the document from the path and body, as the tutorial's mapping templates do. The put
 operations take entries their door already validated and decoded (the doors encode ``Data``
 differently), check the sizes, and only then look the stream up, so a refused request has no
-side effect (the API Gateway door creates unknown streams on first write).
+side effect (the API Gateway door creates unknown streams on first write). The other
+operations validate their document with its model (``models``) before they touch the log,
+so both doors refuse a bad field alike.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
+import math
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pinpipe.errors import UnknownTopicError
 from pinpipe.ingest import kinesis as k
+from pinpipe.ingest import models
 from pinpipe.ingest.core import Request
 from pinpipe.ingest.errors import KinesisError
 from pinpipe.log.base import Log, LogRecord, ProduceRecord, TopicInfo
@@ -28,11 +32,13 @@ from pinpipe.log.base import Log, LogRecord, ProduceRecord, TopicInfo
 if TYPE_CHECKING:
     from pinpipe.ingest.context import IngestContext
 
-MAX_SHARDS = 1024
 ON_DEMAND_SHARDS = 4
 """Shards of a stream created without ShardCount (on-demand mode starts with 4 in AWS)."""
+DEFAULT_LIST_LIMIT = 100
+DEFAULT_MAX_RESULTS = 1000
 _REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 _STARTED = time.time()
+_explain = partial(k.explain, native=True)  # the operations here take no put entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,22 +55,12 @@ def region(request: Request) -> str:
     return found.group(1) if found else "us-east-1"
 
 
-async def _describe(ctx: IngestContext, request: Request, doc: dict[str, Any]) -> TopicInfo:
-    name = ctx.topic(request, k.stream_name(doc))
+async def _describe(ctx: IngestContext, request: Request, body: models.StreamRef) -> TopicInfo:
+    name = ctx.topic(request, k.stream_name(body))
     try:
         return await ctx.describe(name)
     except UnknownTopicError as exc:
         raise k.not_found(name) from exc
-
-
-def _int(doc: dict[str, Any], name: str, low: int, high: int, default: int) -> int:
-    value = doc.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise k.validation(
-            f"Value '{str(value)[:40]}' at '{name[0].lower() + name[1:]}' failed to satisfy "
-            f"constraint: Member must have value between {low} and {high}"
-        )
-    return value
 
 
 # -- control plane -----------------------------------------------------------------------------
@@ -73,8 +69,9 @@ def _int(doc: dict[str, Any], name: str, low: int, high: int, default: int) -> i
 async def create_stream(
     ctx: IngestContext, request: Request, doc: dict[str, Any]
 ) -> dict[str, Any]:
-    name = ctx.topic(request, k.check_stream_name(doc.get("StreamName")))
-    shards = _int(doc, "ShardCount", 1, MAX_SHARDS, ON_DEMAND_SHARDS)
+    body = models.validate(models.CREATE_STREAM, doc, _explain)
+    name = ctx.topic(request, body["StreamName"])
+    shards = body.get("ShardCount", ON_DEMAND_SHARDS)
     try:
         await ctx.describe(name)
     except UnknownTopicError:
@@ -88,7 +85,8 @@ async def create_stream(
 async def delete_stream(
     ctx: IngestContext, request: Request, doc: dict[str, Any]
 ) -> dict[str, Any]:
-    name = (await _describe(ctx, request, doc)).name
+    body = models.validate(models.DELETE_STREAM, doc, _explain)
+    name = (await _describe(ctx, request, body)).name
     try:
         await ctx.call(ctx.log.delete_topic, name)
     except UnknownTopicError as exc:
@@ -97,8 +95,9 @@ async def delete_stream(
 
 
 async def list_streams(ctx: IngestContext, request: Request, doc: dict[str, Any]) -> dict[str, Any]:
-    limit = _int(doc, "Limit", 1, 10_000, 100)
-    after = doc.get("ExclusiveStartStreamName") or doc.get("NextToken") or ""
+    body = models.validate(models.LIST_STREAMS, doc, _explain)
+    limit = body.get("Limit", DEFAULT_LIST_LIMIT)
+    after = body.get("ExclusiveStartStreamName") or body.get("NextToken") or ""
     names = [
         t.name for t in await ctx.topics() if request.principal.may_use(t.name) and t.name > after
     ]
@@ -138,18 +137,19 @@ def _shards(info: TopicInfo) -> list[dict[str, Any]]:
     return out
 
 
-def _shards_after(info: TopicInfo, after: Any) -> list[dict[str, Any]]:
+def _shards_after(info: TopicInfo, after: str | None) -> list[dict[str, Any]]:
     """The stream's shards, past ``ExclusiveStartShardId`` when one is given."""
     shards = _shards(info)
-    return [s for s in shards if s["ShardId"] > after] if isinstance(after, str) else shards
+    return shards if after is None else [s for s in shards if s["ShardId"] > after]
 
 
 async def describe_stream(
     ctx: IngestContext, request: Request, doc: dict[str, Any]
 ) -> dict[str, Any]:
-    info = await _describe(ctx, request, doc)
-    limit = _int(doc, "Limit", 1, 10_000, 100)
-    shards = _shards_after(info, doc.get("ExclusiveStartShardId"))
+    body = models.validate(models.DESCRIBE_STREAM, doc, _explain)
+    info = await _describe(ctx, request, body)
+    limit = body.get("Limit", DEFAULT_LIST_LIMIT)
+    shards = _shards_after(info, body.get("ExclusiveStartShardId"))
     return {
         "StreamDescription": {
             **_summary(info, request),
@@ -175,21 +175,17 @@ def _summary(info: TopicInfo, request: Request) -> dict[str, Any]:
 async def describe_stream_summary(
     ctx: IngestContext, request: Request, doc: dict[str, Any]
 ) -> dict[str, Any]:
-    info = await _describe(ctx, request, doc)
+    body = models.validate(models.DESCRIBE_STREAM_SUMMARY, doc, _explain)
+    info = await _describe(ctx, request, body)
     summary = {**_summary(info, request), "OpenShardCount": info.partitions, "ConsumerCount": 0}
     return {"StreamDescriptionSummary": summary}
 
 
 async def list_shards(ctx: IngestContext, request: Request, doc: dict[str, Any]) -> dict[str, Any]:
-    token = doc.get("NextToken")
-    if isinstance(token, str):
-        try:
-            doc = {"StreamName": base64.b64decode(token).decode(), **doc}
-        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-            raise KinesisError(400, "InvalidArgumentException", "Invalid NextToken.") from exc
-    info = await _describe(ctx, request, doc)
-    limit = _int(doc, "MaxResults", 1, 10_000, 1000)
-    shards = _shards_after(info, doc.get("ExclusiveStartShardId"))
+    body = models.validate(models.LIST_SHARDS, doc, _explain)  # NextToken names the stream
+    info = await _describe(ctx, request, body)
+    limit = body.get("MaxResults", DEFAULT_MAX_RESULTS)
+    shards = _shards_after(info, body.get("ExclusiveStartShardId"))
     out: dict[str, Any] = {"Shards": shards[:limit]}
     if len(shards) > limit:
         out["NextToken"] = base64.b64encode(info.name.encode()).decode()
@@ -269,17 +265,16 @@ async def _shards_for_write(ctx: IngestContext, request: Request, name: str, cre
 async def get_shard_iterator(
     ctx: IngestContext, request: Request, doc: dict[str, Any]
 ) -> dict[str, Any]:
-    info = await _describe(ctx, request, doc)
-    partition = k.parse_shard_id(doc.get("ShardId"), info)
-    kind = doc.get("ShardIteratorType")
+    body = models.validate(models.GET_SHARD_ITERATOR, doc, _explain)
+    info = await _describe(ctx, request, body)
+    partition = k.parse_shard_id(body["ShardId"], info)
+    kind = body["ShardIteratorType"]
     if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
-        raw = doc.get("StartingSequenceNumber")
+        raw = body.get("StartingSequenceNumber")
         try:
             seq_partition, offset = k.parse_sequence_number(str(raw))
         except ValueError as exc:
-            raise KinesisError(
-                400, "InvalidArgumentException", f"Invalid StartingSequenceNumber {str(raw)[:40]}"
-            ) from exc
+            raise k.invalid_sequence_number_error(raw) from exc
         if seq_partition != partition:
             raise KinesisError(
                 400,
@@ -292,32 +287,29 @@ async def get_shard_iterator(
         offset = await ctx.call(ctx.log.start_offset, info.name, partition)
     elif kind == "LATEST":
         offset = await ctx.call(ctx.log.end_offset, info.name, partition)
-    elif kind == "AT_TIMESTAMP":
-        at_ms = _timestamp_ms(doc.get("Timestamp"))
+    else:  # AT_TIMESTAMP
+        at_ms = _timestamp_ms(body.get("Timestamp"))
         offset = await ctx.call(_offset_at, ctx.log, info.name, partition, at_ms)
-    else:
-        raise k.validation(
-            f"Value '{str(kind)[:40]}' at 'shardIteratorType' failed to satisfy constraint: "
-            "Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, "
-            "AT_TIMESTAMP, TRIM_HORIZON, LATEST]"
-        )
     return {"ShardIterator": k.make_iterator(info.name, partition, offset)}
 
 
-def _timestamp_ms(raw: Any) -> int:
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return int(raw * 1000)
-    if isinstance(raw, str):
-        try:
-            return int(float(raw) * 1000)
-        except ValueError:
-            try:
-                return int(datetime.fromisoformat(raw).timestamp() * 1000)
-            except ValueError:
-                pass
-    raise KinesisError(
-        400, "InvalidArgumentException", "AT_TIMESTAMP needs a Timestamp (epoch seconds or ISO)"
-    )
+def _timestamp_ms(raw: float | str | None) -> int:
+    """Epoch milliseconds of a ``Timestamp``: epoch seconds (number or text) or ISO 8601."""
+    seconds = _epoch_seconds(raw) if isinstance(raw, str) else raw
+    if seconds is None or not math.isfinite(seconds * 1000):
+        raise k.timestamp_error()
+    return int(seconds * 1000)
+
+
+def _epoch_seconds(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
 
 
 def _offset_at(log: Log, topic: str, partition: int, at_ms: int) -> int:
@@ -332,15 +324,10 @@ def _offset_at(log: Log, topic: str, partition: int, at_ms: int) -> int:
 
 
 async def get_records(ctx: IngestContext, request: Request, doc: dict[str, Any]) -> dict[str, Any]:
-    stream, partition, offset = k.read_iterator(doc.get("ShardIterator"))
+    body = models.validate(models.GET_RECORDS, doc, k.explain_get_records)
+    stream, partition, offset = k.read_iterator(body["ShardIterator"])
     ctx.topic(request, stream)
-    limit = doc.get("Limit", k.MAX_GET_RECORDS)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= k.MAX_GET_RECORDS:
-        raise KinesisError(
-            400,
-            "InvalidArgumentException",
-            f"Limit must be between 1 and {k.MAX_GET_RECORDS}, was {str(limit)[:20]}",
-        )
+    limit = body.get("Limit", models.MAX_GET_RECORDS)
     try:
         info = await ctx.describe(stream)
         if partition >= info.partitions:

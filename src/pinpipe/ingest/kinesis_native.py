@@ -50,16 +50,16 @@ def routes(ctx: IngestContext) -> list[Route]:
 
 
 async def put_record(ctx: IngestContext, request: Request, doc: dict[str, Any]) -> dict[str, Any]:
-    name = k.stream_name(doc)
     body = models.validate(models.PUT_RECORD, doc, _explain)
+    name = k.stream_name(body)
     entry = actions.Entry(body["Data"], body["PartitionKey"], body.get("ExplicitHashKey"))
     result = await actions.put_record(ctx, request, name, entry, create=False)
     return {**result, "EncryptionType": "NONE"}
 
 
 async def put_records(ctx: IngestContext, request: Request, doc: dict[str, Any]) -> dict[str, Any]:
-    name = k.stream_name(doc)
     body = models.validate(models.PUT_RECORDS, doc, _explain)
+    name = k.stream_name(body)
     entries = [
         actions.Entry(e["Data"], e["PartitionKey"], e.get("ExplicitHashKey"))
         for e in body["Records"]

@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document of the ingest API, built from the route table and the models.
 
-Built from the routes so that it cannot list a path the server lacks, and the produce bodies'
-schemas come from the same models that validate them (``models``), so the document says
-what the server accepts; it also drives the property-based fuzz test (schemathesis).
+Built from the routes so that it cannot list a path the server lacks, and every request
+body's schema comes from the model that validates it (``models``: produce, v2 consumers,
+the Kinesis operations), so the document says what the server accepts; it also drives the
+property-based fuzz test (schemathesis).
 """
 
 from __future__ import annotations
@@ -27,62 +28,7 @@ _ERROR_AWS = {
     "required": ["__type", "message"],
     "properties": {"__type": {"type": "string"}, "message": {"type": "string"}},
 }
-_CONSUMER = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "format": {"enum": ["binary", "json"]},
-        "auto.offset.reset": {"enum": ["earliest", "latest"]},
-        "auto.commit.enable": {"enum": ["true", "false"]},
-    },
-}
-_TOPICS = {
-    "type": "object",
-    "properties": {"topics": {"type": "array", "items": {"type": "string"}}},
-}
-_PARTITIONS = {
-    "type": "object",
-    "properties": {
-        "partitions": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"topic": {"type": "string"}, "partition": {"type": "integer"}},
-            },
-        }
-    },
-}
-_OFFSETS = {
-    "type": "object",
-    "properties": {
-        "offsets": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "topic": {"type": "string"},
-                    "partition": {"type": "integer"},
-                    "offset": {"type": "integer"},
-                },
-            },
-        }
-    },
-}
-_KINESIS_CONTROL = {
-    "type": "object",
-    "description": "The other operations: CreateStream, DescribeStream, GetRecords, ...",
-    "properties": {
-        "StreamName": {"type": "string"},
-        "ShardCount": {"type": "integer"},
-        "ShardId": {"type": "string"},
-        "ShardIteratorType": {"type": "string"},
-        "ShardIterator": {"type": "string"},
-        "Limit": {"type": "integer"},
-    },
-}
-
-_Schema = TypeAdapter[Any] | dict[str, Any]
-_BODIES: dict[tuple[str, str], dict[str, _Schema]] = {
+_BODIES: dict[tuple[str, str], dict[str, TypeAdapter[Any]]] = {
     ("POST", "/topics/{topic}"): {JSON_FORMAT: models.V2_JSON, BINARY_FORMAT: models.V2_BINARY},
     ("POST", "/topics/{topic}/partitions/{partition}"): {
         JSON_FORMAT: models.V2_JSON,
@@ -93,17 +39,35 @@ _BODIES: dict[tuple[str, str], dict[str, _Schema]] = {
     },
     ("PUT", "/streams/{stream}/record"): {"application/json": models.PROXY_PUT_RECORD},
     ("PUT", "/streams/{stream}/records"): {"application/json": models.PROXY_PUT_RECORDS},
-    ("POST", "/consumers/{group}"): {KAFKA_V2: _CONSUMER},
-    ("POST", "/consumers/{group}/instances/{instance}/subscription"): {KAFKA_V2: _TOPICS},
-    ("POST", "/consumers/{group}/instances/{instance}/assignments"): {KAFKA_V2: _PARTITIONS},
-    ("POST", "/consumers/{group}/instances/{instance}/positions"): {KAFKA_V2: _OFFSETS},
-    ("POST", "/consumers/{group}/instances/{instance}/positions/beginning"): {
-        KAFKA_V2: _PARTITIONS
+    ("POST", "/consumers/{group}"): {KAFKA_V2: models.CONSUMER_CREATE},
+    ("POST", "/consumers/{group}/instances/{instance}/subscription"): {
+        KAFKA_V2: models.CONSUMER_SUBSCRIPTION
     },
-    ("POST", "/consumers/{group}/instances/{instance}/positions/end"): {KAFKA_V2: _PARTITIONS},
-    ("POST", "/consumers/{group}/instances/{instance}/offsets"): {KAFKA_V2: _OFFSETS},
+    ("POST", "/consumers/{group}/instances/{instance}/assignments"): {
+        KAFKA_V2: models.CONSUMER_PARTITIONS
+    },
+    ("POST", "/consumers/{group}/instances/{instance}/positions"): {KAFKA_V2: models.CONSUMER_SEEK},
+    ("POST", "/consumers/{group}/instances/{instance}/positions/beginning"): {
+        KAFKA_V2: models.CONSUMER_PARTITIONS
+    },
+    ("POST", "/consumers/{group}/instances/{instance}/positions/end"): {
+        KAFKA_V2: models.CONSUMER_PARTITIONS
+    },
+    ("POST", "/consumers/{group}/instances/{instance}/offsets"): {KAFKA_V2: models.CONSUMER_COMMIT},
 }
-_NATIVE_BODIES = (models.PUT_RECORD, models.PUT_RECORDS)
+_NATIVE_BODIES = (
+    models.CREATE_STREAM,
+    models.DELETE_STREAM,
+    models.LIST_STREAMS,
+    models.DESCRIBE_STREAM,
+    models.DESCRIBE_STREAM_SUMMARY,
+    models.LIST_SHARDS,
+    models.PUT_RECORD,
+    models.PUT_RECORDS,
+    models.GET_SHARD_ITERATOR,
+    models.GET_RECORDS,
+)
+"""``POST /``'s bodies, one per ``X-Amz-Target`` operation (OpenAPI cannot key on a header)."""
 
 
 class _Components:
@@ -112,9 +76,7 @@ class _Components:
     def __init__(self) -> None:
         self.schemas: dict[str, Any] = {}
 
-    def ref(self, schema: _Schema) -> dict[str, Any]:
-        if isinstance(schema, dict):
-            return schema
+    def ref(self, schema: TypeAdapter[Any]) -> dict[str, Any]:
         found = schema.json_schema(ref_template=_REF)
         self.schemas.update(found.pop("$defs", {}))
         name = found["title"]
@@ -129,7 +91,7 @@ def document(routes: list[Route]) -> dict[str, Any]:
         key: {m: components.ref(s) for m, s in media.items()} for key, media in _BODIES.items()
     }
     native = [components.ref(adapter) for adapter in _NATIVE_BODIES]
-    bodies[("POST", "/")] = {AMZ_JSON: {"anyOf": [*native, _KINESIS_CONTROL]}}
+    bodies[("POST", "/")] = {AMZ_JSON: {"anyOf": native}}
     for route in routes:
         operation: dict[str, Any] = {
             "summary": route.summary,
