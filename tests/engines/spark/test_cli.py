@@ -40,3 +40,10 @@ def test_spark_sql_refuses_jvm_calls_and_path_reads(spark_engine: SparkEngine) -
     ):
         with pytest.raises(ConfigError, match="not permitted"):
             spark_engine.sql(query, {"t": view})
+
+
+def test_spark_on_object_storage_names_the_way_out(spark_engine: SparkEngine) -> None:
+    with pytest.raises(ConfigError, match="--engine duckdb"):
+        spark_engine.read_delta("s3://bucket/lake/tables/batch/pin")
+    with pytest.raises(ConfigError, match="s3a"):
+        spark_engine.raw_from_files("pin", ["s3://bucket/lake/raw/topics/a.pin/x.json"])

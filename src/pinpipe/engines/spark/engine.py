@@ -30,7 +30,7 @@ from pinpipe.engines.base import (
     StreamRunner,
     lines_text,
 )
-from pinpipe.engines.spark.store import SparkStore
+from pinpipe.engines.spark.store import SparkStore, local_only
 from pinpipe.engines.sql_guard import check_read_only
 from pinpipe.errors import ConfigError
 from pinpipe.lake.layout import Lake
@@ -130,6 +130,7 @@ class SparkEngine(Engine):
     # -- reading -------------------------------------------------------------------------
 
     def raw_from_files(self, table: TableName, uris: Sequence[str]) -> ibis.Table:
+        local_only(uris)
         if not uris:
             return self.empty_raw(table)
         lines = self._spark.read.text(list(uris)).withColumnRenamed("value", "j")
@@ -185,6 +186,7 @@ class SparkEngine(Engine):
     def read_delta(self, uri: str) -> ibis.Table | None:
         from delta.tables import DeltaTable
 
+        local_only([uri])
         if not DeltaTable.isDeltaTable(self._spark, uri):
             return None
         return self.view(self._spark.read.format("delta").load(uri))
