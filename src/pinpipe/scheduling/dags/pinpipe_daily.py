@@ -1,0 +1,91 @@
+"""pinpipe's daily batch as an Airflow DAG: wait for a day's raw data, merge it, gate, publish.
+
+Runs in Airflow's own virtualenv, so it never imports pinpipe: every task runs the
+``pinpipe`` command of pinpipe's environment. Which command, and with what settings, come
+from Airflow Variables read when a task renders, so switching to Spark is configuration:
+
+* ``pinpipe_command``: the ``pinpipe`` executable (default ``pinpipe`` on PATH); may be
+  several words, e.g. ``/opt/pinpipe/.venv/bin/python -m pinpipe``.
+* ``pinpipe_home``, ``pinpipe_lake``, ``pinpipe_engine`` (``duckdb`` or ``spark``): passed
+  as ``--home``, ``--lake`` and ``--engine`` when set; unset, pinpipe's own settings apply.
+
+Days commute and a day merged twice gives the same tables, so catchup and reruns are safe;
+one run at a time keeps the results refresh from racing another day's merge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+from typing import Any
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.sensors.bash import BashSensor
+from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+START_DATE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+"""The first ingest day the scheduler runs (catchup fills every day since)."""
+
+QUALITY_FAILED = 3
+"""``pinpipe quality``'s exit code for a failed blocking check."""
+
+FLAGS = {"pinpipe_home": "--home", "pinpipe_lake": "--lake", "pinpipe_engine": "--engine"}
+"""Airflow Variable → the global pinpipe flag it sets."""
+
+
+def pinpipe(variables: Any) -> str:
+    """The shell words of ``pinpipe [global flags]`` from the Variables (``var.value``)."""
+    argv = shlex.split(variables.get("pinpipe_command", "pinpipe"))
+    for key, flag in FLAGS.items():
+        if value := variables.get(key, ""):
+            argv += [flag, value]
+    return shlex.join(argv)
+
+
+class GateOperator(BashOperator):
+    """A BashOperator whose ``skip_on_exit_code`` fails the task for good instead.
+
+    A failed quality check fails again on retry, so it ends the run at once, while any other
+    non-zero exit (a crash, a lost disk) is retried like every task.
+    """
+
+    def execute(self, context: Any) -> Any:
+        """Run the command; its gate exit code becomes a failure that is not retried."""
+        try:
+            return super().execute(context)
+        except AirflowSkipException as exc:
+            raise AirflowFailException(f"quality gate failed: {exc}") from exc
+
+
+with DAG(
+    dag_id="pinpipe_daily",
+    description="Merge each UTC ingest day into the batch tables, check it, refresh results.",
+    schedule="@daily",
+    start_date=START_DATE,
+    catchup=True,
+    max_active_runs=1,
+    default_args={"retries": 3, "retry_delay": dt.timedelta(minutes=2)},
+    user_defined_macros={"pinpipe": pinpipe},
+    tags=["pinpipe"],
+) as dag:
+    wait = BashSensor(
+        task_id="wait_for_raw_day",
+        bash_command="{{ pinpipe(var.value) }} lake ready --date {{ ds }}",
+        retry_exit_code=1,  # 1 means "not yet"; any other failure fails the sensor
+        mode="reschedule",
+        poke_interval=dt.timedelta(minutes=5),
+        timeout=dt.timedelta(hours=12),
+    )
+    batch = BashOperator(
+        task_id="batch",
+        bash_command="{{ pinpipe(var.value) }} batch --date {{ ds }} --skip-results",
+    )
+    quality = GateOperator(
+        task_id="quality_gate",
+        bash_command="{{ pinpipe(var.value) }} quality --date {{ ds }}",
+        skip_on_exit_code=QUALITY_FAILED,
+    )
+    results = BashOperator(task_id="results", bash_command="{{ pinpipe(var.value) }} results")
+
+    wait >> batch >> quality >> results
