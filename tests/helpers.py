@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,11 @@ from pinpipe.engines import Engine
 from pinpipe.ingest import probe
 from pinpipe.lake import Lake
 from pinpipe.lake.line import TableName, lake_line
+from pinpipe.lake.raw_index import DAY_MS, day_bounds
 from pinpipe.log.base import Log, LogRecord, ProduceRecord
+from pinpipe.log.embedded import EmbeddedLog
+from pinpipe.settings import SinkSettings
+from pinpipe.sink.lake_sink import LakeSink
 from pinpipe.transform.cleaning import Cleaned, clean
 
 
@@ -37,13 +42,6 @@ def run_pinpipe(home: Path, *args: str, **env: str) -> subprocess.CompletedProce
     return subprocess.run(
         pinpipe_command(*args), env=pinpipe_env(home, **env), capture_output=True, text=True
     )
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago (for servers the test starts)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
@@ -105,3 +103,27 @@ def cleaned(engine: Engine, table: TableName, values: list[Any]) -> Cleaned:
 def rows(engine: Engine, expr: Any) -> list[dict[str, Any]]:
     """The rows of ``expr`` as dicts."""
     return list(engine.to_arrow(expr).to_pylist())
+
+
+DAYS = [dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)]
+
+
+def log_at(log: EmbeddedLog, day: dt.date, hour: int) -> None:
+    """Stamp the log's next records with ``hour`` o'clock UTC of ``day``."""
+    start, _ = day_bounds(day)
+    log.clock = lambda: start + hour * 3_600_000
+
+
+def land_three_days(log: EmbeddedLog, lake: Lake, source: SourceTables) -> None:
+    """Records of three UTC days (new inds, newer versions, a reject) sunk to the raw zone."""
+    log_at(log, DAYS[0], 9)
+    produce_rows(log, source, list(range(60)))
+    log_at(log, DAYS[1], 23)  # late in the day: a file started now must not run into the next
+    produce_rows(log, source, list(range(40, 100)))
+    log.produce("pinpipe.geo", [ProduceRecord(b'{"ind": 5, "latitude": "north"}')])
+    log_at(log, DAYS[2], 0)
+    produce_rows(log, source, list(range(10)))
+    pin, _, _ = payloads(source, 3)
+    log.produce("pinpipe.pin", [ProduceRecord(orjson.dumps({**pin, "title": "Day three"}))])
+    settings = SinkSettings(flush_size=25, rotate_interval_ms=DAY_MS)
+    LakeSink(log, lake, settings).run(threading.Event(), once=True)

@@ -33,9 +33,10 @@ LAYERS: dict[str, set[str]] = {
         "errors", "settings", "log", "lake", "transform", "engines", "ingest", "emulator",
         "sink", "jobs", "serve",
     },
+    "scheduling": set(),
     "cli": {
         "pinpipe", "errors", "settings", "log", "lake", "transform", "engines", "ingest",
-        "emulator", "sink", "jobs", "serve", "runtime",
+        "emulator", "sink", "jobs", "serve", "runtime", "scheduling",
     },
     "__main__": {"cli"},
     "pinpipe": set(),

@@ -153,6 +153,10 @@ class SinkSettings(_Section):
     Off by default: files then close only by count or record time, so a replay rewrites the
     same objects. Turning it on trades that for fresher raw files; nothing is duplicated or
     lost either way, because a replay always restarts at a committed file boundary."""
+    day_close_grace_ms: int = Field(600_000, ge=0)
+    """A file still open when its UTC day has ended this long ago (wall clock) is committed,
+    so a day's raw data becomes complete even on an idle partition (0: only by the rules
+    above). Files never span two UTC days: a record of a new day always starts a new file."""
 
 
 class StreamSettings(_Section):
@@ -166,6 +170,12 @@ class StreamSettings(_Section):
 class BatchSettings(_Section):
     every_minutes: int = Field(1440, ge=0)
     """How often ``pinpipe up`` runs the batch job itself (0: never)."""
+
+
+class QualitySettings(_Section):
+    max_reject_share: float = Field(0.25, ge=0, le=1)
+    """``pinpipe quality`` fails (exit 3) for a day whose batch rejects exceed this share of
+    its raw records in any table."""
 
 
 class SparkSettings(_Section):
@@ -221,6 +231,7 @@ class Settings(BaseSettings):
     batch: BatchSettings = BatchSettings()
     emulator: EmulatorSettings = EmulatorSettings()
     spark: SparkSettings = SparkSettings()
+    quality: QualitySettings = QualitySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -14,7 +14,8 @@ from pinpipe.emulator.generator import generate
 from pinpipe.emulator.poster import run
 from pinpipe.transform.queries import QUERIES
 from tests.fixtures import Spawn
-from tests.helpers import free_port, run_pinpipe, wait_healthy
+from tests.helpers import run_pinpipe, wait_healthy
+from tests.infra.process import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,8 @@ from deltalake import DeltaTable
 from pinpipe.emulator.generator import generate
 from pinpipe.emulator.poster import run
 from tests.fixtures import Spawn
-from tests.helpers import free_port, pinpipe_command, pinpipe_env, wait_healthy
+from tests.helpers import pinpipe_command, pinpipe_env, wait_healthy
+from tests.infra.process import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,6 @@ import base64
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.infra.process import free_port, small_jvm, terminate
 
 KAFKA_VERSION = os.environ.get("PINPIPE_KAFKA_VERSION", "4.4.0")
 CACHE_ROOT = Path(os.environ.get("PINPIPE_CACHE", Path.home() / ".cache" / "pinpipe"))
@@ -83,12 +84,6 @@ def kafka_libs(version: str = KAFKA_VERSION) -> Path:
         )
     marker.write_text(version)
     return libs
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cluster_id() -> str:
@@ -156,7 +151,7 @@ class Broker:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL) and delete its files."""
-        _terminate(self.process.pid, timeout)
+        terminate(self.process.pid, timeout)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -164,12 +159,7 @@ class Broker:
 
 def _java(libs: Path, main: str, *args: str, log_config: Path) -> list[str]:
     return [
-        "java",
-        *HEAP.split(),
-        "-XX:+UseSerialGC",
-        "-XX:TieredStopAtLevel=1",
-        "-Xshare:auto",
-        "-Djava.awt.headless=true",
+        *small_jvm(HEAP),
         f"-Dlog4j.configuration=file:{log_config}",
         f"-Dlog4j2.configurationFile={log_config.with_suffix('.yaml')}",
         "-cp",
@@ -249,23 +239,6 @@ def _wait_ready(broker: Broker) -> None:
     raise BrokerError(f"the Kafka broker did not answer within {START_TIMEOUT_S:.0f} s")
 
 
-def _terminate(pid: int, timeout: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
 # -- the ``make kafka`` / ``make kafka-stop`` command line ---------------------------------------
 
 STATE_DIR = Path(os.environ.get("PINPIPE_KAFKA_STATE", CACHE_ROOT / "broker"))
@@ -293,7 +266,7 @@ def _cli_stop() -> int:
         print("no pinpipe Kafka broker is running")
         return 0
     pid = int(pid_file.read_text().split()[0])
-    _terminate(pid, 30.0)
+    terminate(pid, 30.0)
     shutil.rmtree(STATE_DIR, ignore_errors=True)
     print(f"stopped the Kafka broker (pid {pid})")
     return 0

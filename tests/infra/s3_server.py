@@ -22,7 +22,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tests.infra.process import free_port, small_jvm, terminate
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -69,7 +70,7 @@ class S3Server:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and delete the files ``start`` made."""
-        _terminate(self.pid, timeout)
+        terminate(self.pid, timeout)
         if self.process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(5)
@@ -159,13 +160,6 @@ def s3proxy_jar(version: str = S3PROXY_VERSION) -> Path:
     return jar
 
 
-def free_port() -> int:
-    """A loopback port free right now (the server binds it a moment later)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _moto_command(port: int) -> list[str]:
     script = Path(sys.executable).with_name("moto_server")
     launcher = [str(script)] if script.exists() else [sys.executable, "-m", "moto.server"]
@@ -188,12 +182,7 @@ def _s3proxy_properties(workdir: Path, port: int) -> str:
 
 def _s3proxy_command(jar: Path, properties: Path) -> list[str]:
     return [
-        "java",
-        *S3PROXY_HEAP.split(),
-        "-XX:+UseSerialGC",
-        "-XX:TieredStopAtLevel=1",
-        "-Xshare:auto",
-        "-Djava.awt.headless=true",
+        *small_jvm(S3PROXY_HEAP),
         "-DLOG_LEVEL=warn",
         "-jar",
         str(jar),
@@ -284,25 +273,6 @@ def _wait_ready(server: S3Server, process: subprocess.Popen[bytes], port: int) -
     )
 
 
-def _terminate(pid: int, timeout: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-
-
 def _remove_files(workdir: Path) -> None:
     """Only what ``start`` wrote: the workdir is the caller's and may hold other things."""
     shutil.rmtree(workdir / _DATA, ignore_errors=True)
@@ -387,7 +357,7 @@ def _cli_stop(kind: str) -> int:
     if server is None:
         print(f"no pinpipe {kind} S3 server is running")
         return 0
-    _terminate(server.pid, 30.0)
+    terminate(server.pid, 30.0)
     shutil.rmtree(state_dir(kind), ignore_errors=True)
     print(f"stopped the {kind} S3 server (pid {server.pid})")
     return 0

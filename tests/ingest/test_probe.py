@@ -9,7 +9,7 @@ import pytest
 
 from pinpipe.errors import PinpipeError
 from pinpipe.ingest.probe import wait_healthy
-from tests.helpers import free_port
+from tests.infra.process import free_port
 
 
 def test_a_server_that_exits_is_reported_with_its_status() -> None:

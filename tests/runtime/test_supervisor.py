@@ -13,7 +13,8 @@ from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.runtime import supervisor as supervisor_module
 from pinpipe.runtime.supervisor import Supervisor
 from pinpipe.settings import Settings, load_settings
-from tests.helpers import free_port, produce_rows
+from tests.helpers import produce_rows
+from tests.infra.process import free_port
 
 
 def test_a_crashing_sink_restarts_and_nothing_is_lost(

@@ -5,6 +5,7 @@ Settings come from ``pinpipe.toml`` < ``PINPIPE_<SECTION>__<KEY>`` < the flags g
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from pathlib import Path
@@ -30,6 +31,9 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 _GLOBAL: dict[str, Any] = {}
+
+QUALITY_FAILED = 3
+"""Exit status of `pinpipe quality` when a blocking check fails (schedulers key on it)."""
 
 Once = Annotated[bool, typer.Option("--once", help="Process what is there, then exit.")]
 ViewOpt = Annotated[
@@ -206,23 +210,155 @@ def sink(once: Once = False) -> None:
 
 
 @app.command()
-def batch(engine: EngineOpt = None) -> None:
-    """Clean the raw zone into batch Delta tables and run every query into results/."""
+def batch(
+    engine: EngineOpt = None,
+    date: Annotated[
+        str | None, typer.Option(help="Merge only this UTC ingest day (YYYY-MM-DD).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Merge each day from this one (YYYY-MM-DD) ...")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="... to this one, inclusive [today].")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Rebuild from the whole raw zone.")] = False,
+    skip_results: Annotated[
+        bool, typer.Option("--skip-results", help="Leave results/ for `pinpipe results`.")
+    ] = False,
+) -> None:
+    """Clean the raw zone into batch Delta tables and run every query into results/.
+
+    Without --date or --since the whole raw zone is rebuilt (--full says so explicitly).
+    """
     from pinpipe.engines import get_engine
     from pinpipe.jobs.batch import run_batch
     from pinpipe.lake import open_lake
 
+    days = _days(date, since, until)
+    if full and days:
+        raise typer.BadParameter("--full rebuilds everything: drop --date/--since/--until")
     cfg = settings(engine=_engine(engine))
-    report = run_batch(open_lake(cfg), get_engine(settings=cfg))
-    for table, n in report.rows.items():
+    lake, runner = open_lake(cfg), get_engine(settings=cfg)
+    runs: list[dt.date | None] = [*days] if days else [None]
+    for day in runs:
+        report = run_batch(lake, runner, day=day, results=not skip_results)
+        label = f"{day}: " if day else ""
+        for table, n in report.rows.items():
+            console.print(
+                f"{label}{table}: {report.raw_records[table]:,} raw → {n:,} rows, "
+                f"{report.rejects[table]:,} quarantined"
+            )
         console.print(
-            f"{table}: {report.raw_records[table]:,} raw → {n:,} rows, "
-            f"{report.rejects[table]:,} quarantined"
+            f"{label}cleaned in {report.clean_seconds:.2f}s, {len(report.results)} queries in "
+            f"{report.query_seconds:.2f}s"
         )
-    console.print(
-        f"cleaned in {report.clean_seconds:.2f}s, {len(report.results)} queries in "
-        f"{report.query_seconds:.2f}s"
-    )
+
+
+@app.command()
+def results(engine: EngineOpt = None) -> None:
+    """Refresh the nine query results (results/) from the batch tables."""
+    from pinpipe.engines import get_engine
+    from pinpipe.jobs.batch import BatchReport, run_queries
+    from pinpipe.lake import open_lake
+
+    cfg = settings(engine=_engine(engine))
+    report = BatchReport()
+    run_queries(open_lake(cfg), get_engine(settings=cfg), report)
+    console.print(f"{len(report.results)} results refreshed")
+
+
+@app.command()
+def quality(
+    date: Annotated[str, typer.Option(help="The UTC ingest day to judge (YYYY-MM-DD).")],
+    max_reject_share: Annotated[
+        float | None,
+        typer.Option(help="Fail above this share of rejects [quality.max_reject_share: 0.25]."),
+    ] = None,
+) -> None:
+    """The data-quality gate of one day (after `batch --date`): exit 3 when a check fails."""
+    from pinpipe.engines import interactive_engine
+    from pinpipe.jobs.quality import day_quality
+    from pinpipe.lake import open_lake
+
+    cfg = settings(**{"quality.max_reject_share": max_reject_share})
+    day = _day(date, "--date")
+    verdict = day_quality(open_lake(cfg), interactive_engine(), day, cfg.quality.max_reject_share)
+    for t in verdict.tables:
+        console.print(
+            f"{day} {t.table}: {t.rejects:,} of {t.raw_records:,} raw records quarantined "
+            f"({t.reject_share:.1%})"
+        )
+    if not verdict.passed:
+        names = ", ".join(t.table for t in verdict.failed)
+        err_console.print(
+            f"[red]quality gate failed:[/red] {names} above {verdict.max_reject_share:.0%} "
+            'rejects; see `pinpipe sql "SELECT reason, count(*) FROM quarantine GROUP BY 1"`'
+        )
+        raise typer.Exit(QUALITY_FAILED)
+    console.print("quality gate passed")
+
+
+lake_app = typer.Typer(help="The lake: is a day's raw data complete?", no_args_is_help=True)
+app.add_typer(lake_app, name="lake")
+
+
+@lake_app.command("ready")
+def lake_ready(
+    date: Annotated[str, typer.Option(help="The UTC ingest day (YYYY-MM-DD).")],
+) -> None:
+    """Exit 0 once the day's raw data is complete in the lake (the sink passed the day), else 1."""
+    from pinpipe.log import open_log
+    from pinpipe.log.base import wall_clock_ms
+    from pinpipe.sink.lake_sink import SINK_GROUP
+    from pinpipe.sink.progress import day_progress
+
+    cfg = settings()
+    day = _day(date, "--date")
+    with open_log(cfg) as log_:
+        progress = day_progress(log_, day, wall_clock_ms(), SINK_GROUP)
+    for line in progress.pending:
+        console.print(f"not yet: {line}")
+    if not progress.complete:
+        raise typer.Exit(1)
+    console.print(f"{day}: raw data complete")
+
+
+airflow_app = typer.Typer(help="Run pinpipe from Apache Airflow.", no_args_is_help=True)
+app.add_typer(airflow_app, name="airflow")
+
+
+@airflow_app.command("bundle-config")
+def airflow_bundle_config(
+    name: Annotated[str, typer.Option(help="The bundle's name in Airflow.")] = "pinpipe",
+) -> None:
+    """Print the `[dag_processor] dag_bundle_config_list` entry that loads pinpipe's DAGs."""
+    import json
+
+    from pinpipe.scheduling import bundle_config
+
+    print(json.dumps(bundle_config(name), indent=2))
+
+
+def _days(date: str | None, since: str | None, until: str | None) -> list[dt.date]:
+    """The UTC days the flags name (none: a full rebuild)."""
+    if date and (since or until):
+        raise typer.BadParameter("give --date or --since/--until, not both")
+    if until and not since:
+        raise typer.BadParameter("--until needs --since")
+    if date:
+        return [_day(date, "--date")]
+    if not since:
+        return []
+    first = _day(since, "--since")
+    last = _day(until, "--until") if until else dt.datetime.now(dt.UTC).date()
+    if last < first:
+        raise typer.BadParameter("--until is before --since")
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _day(text: str, flag: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter("write the day as YYYY-MM-DD", param_hint=flag) from None
 
 
 @app.command()

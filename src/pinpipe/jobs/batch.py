@@ -1,24 +1,32 @@
 """Raw zone → one-row-per-ind Delta tables → query results.
 
-A run rebuilds each batch table from the whole raw zone (latest arrival wins), replaces the
-batch stage's quarantine rows, and records in the commit which log positions it covered (the
-watermark the Lambda merge needs). The same raw zone always gives the same tables.
+A full run rebuilds each batch table from the whole raw zone (latest arrival wins) and
+replaces the batch stage's quarantine rows; a day run merges one UTC ingest day into them.
+Each commit records which log offsets the table covers and the watermark they give (the end
+of the offsets covered without a gap, which the Lambda merge needs). The same raw zone always
+gives the same tables, and days commute: run in any order, or twice, they give the tables a
+full rebuild gives.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
 
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pinpipe.engines import Engine
 from pinpipe.errors import ConfigError
+from pinpipe.lake.delta import Coverage, union
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TABLES, TableName
 from pinpipe.lake.quarantine import stage_predicate, with_stage
+from pinpipe.lake.raw_index import day_bounds, entries_of_day
+from pinpipe.lake.storage import join
 from pinpipe.transform.cleaning import clean, latest
 from pinpipe.transform.queries import QUERIES
 
@@ -27,6 +35,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BatchReport:
+    day: dt.date | None = None
+    """The ingest day merged, or None for a full rebuild."""
     raw_records: dict[str, int] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     rejects: dict[str, int] = field(default_factory=dict)
@@ -39,34 +49,67 @@ class BatchReport:
         return sum(self.raw_records.values())
 
 
-def clean_table(lake: Lake, engine: Engine, table: TableName, report: BatchReport) -> None:
-    """Rebuild ``tables/batch/<table>`` and its batch quarantine from the raw zone."""
-    files = [f.uri for f in lake.raw_files(table)]
-    with engine.materialized(engine.raw_from_files(table, files)) as raw:
+def _coverage(ends: pa.Table) -> Coverage:
+    """Offset ranges per partition from a ``_topic, _partition, start, end`` aggregate."""
+    cols = [ends[c].to_pylist() for c in ("_topic", "_partition", "start", "end")]
+    return {(t, int(p)): [(int(s), int(e))] for t, p, s, e in zip(*cols, strict=True) if t}
+
+
+def clean_table(
+    lake: Lake, engine: Engine, table: TableName, report: BatchReport, day: dt.date | None = None
+) -> None:
+    """Rebuild ``tables/batch/<table>`` from the raw zone, or merge one ingest day into it.
+
+    A full run replaces the table and the batch stage's quarantine rows. A day run reads only
+    the raw objects the day index lists for that UTC day, merges their latest arrivals on
+    ``ind`` (a row is replaced only by a later arrival) and replaces that day's batch rejects.
+    """
+    if day is None:
+        uris = [f.uri for f in lake.raw_files(table)]
+    else:
+        entries = entries_of_day(lake, day, table)
+        uris = [join(lake.root, e.uri) for e in entries]
+    with engine.materialized(engine.raw_from_files(table, uris)) as raw:
         cleaned = clean(table, raw)
         ends = engine.to_arrow(
             raw.group_by(["_topic", "_partition"]).aggregate(
-                end=raw._offset.max() + 1, n=raw.count()
+                start=raw._offset.min(), end=raw._offset.max() + 1, n=raw.count()
             )
         )
         rows = engine.to_arrow(latest(cleaned.rows).order_by("ind"))
         rejects = engine.to_arrow(cleaned.rejects.order_by(["_topic", "_partition", "_offset"]))
-    watermark = {
-        (t, int(p)): int(e)
-        for t, p, e in zip(
-            ends["_topic"].to_pylist(),
-            ends["_partition"].to_pylist(),
-            ends["end"].to_pylist(),
-            strict=True,
+    batch, quarantine = lake.table("batch", table), lake.table("quarantine", table)
+    if day is None:
+        engine.tables.overwrite(batch, rows, coverage=_coverage(ends))
+        engine.tables.overwrite(
+            quarantine, with_stage(rejects, "batch"), predicate=stage_predicate("batch")
         )
-        if t is not None
-    }
-    engine.tables.overwrite(lake.table("batch", table), rows, watermark=watermark)
-    engine.tables.overwrite(
-        lake.table("quarantine", table),
-        with_stage(rejects, "batch"),
-        predicate=stage_predicate("batch"),
-    )
+    else:
+        covered: Coverage = {}
+        for e in entries:
+            covered.setdefault((e.topic, e.partition), []).append((e.start_offset, e.end_offset))
+        engine.tables.merge_newer(
+            batch, rows, key="ind", coverage=union(engine.tables.coverage(batch), covered)
+        )
+        start, end = day_bounds(day)
+        stamps = rejects["_timestamp"]
+        placed = pc.and_(pc.greater_equal(stamps, start), pc.less(stamps, end)).fill_null(False)
+        kept = rejects.filter(placed)
+        unplaced = rejects.num_rows - kept.num_rows
+        if unplaced:
+            log.warning(
+                "batch %s %s: %d rejects without an ingest time (torn lines) are left to "
+                "`pinpipe batch --full`",
+                table,
+                day,
+                unplaced,
+            )
+        in_day = f"_timestamp >= {start} AND _timestamp < {end}"
+        engine.tables.overwrite(
+            quarantine,
+            with_stage(kept, "batch"),
+            predicate=f"{stage_predicate('batch')} AND {in_day}",
+        )
     report.raw_records[table] = sum(ends["n"].to_pylist())
     report.rows[table] = rows.num_rows
     report.rejects[table] = rejects.num_rows
@@ -98,13 +141,22 @@ def run_queries(lake: Lake, engine: Engine, report: BatchReport) -> dict[str, pa
     return results
 
 
-def run_batch(lake: Lake, engine: Engine, *, tables: tuple[TableName, ...] = TABLES) -> BatchReport:
-    report = BatchReport()
+def run_batch(
+    lake: Lake,
+    engine: Engine,
+    *,
+    tables: tuple[TableName, ...] = TABLES,
+    day: dt.date | None = None,
+    results: bool = True,
+) -> BatchReport:
+    """Clean (the whole raw zone, or one UTC ingest ``day``), then refresh every result."""
+    report = BatchReport(day=day)
     started = time.perf_counter()
     for table in tables:
-        clean_table(lake, engine, table, report)
+        clean_table(lake, engine, table, report, day)
     report.clean_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    run_queries(lake, engine, report)
-    report.query_seconds = time.perf_counter() - started
+    if results:
+        started = time.perf_counter()
+        run_queries(lake, engine, report)
+        report.query_seconds = time.perf_counter() - started
     return report

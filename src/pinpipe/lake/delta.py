@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from typing import Final
+from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,34 +25,97 @@ from deltalake.exceptions import TableNotFoundError
 from pinpipe.lake.storage import Storage
 
 WATERMARK_KEY: Final = "pinpipe.watermark"
+COVERAGE_KEY: Final = "pinpipe.covered"
 USER_METADATA: Final = "userMetadata"
 """The commit-info field both Delta writers can set; pinpipe keeps a JSON object there."""
 
+ARRIVAL: Final = ("_timestamp", "_topic", "_partition", "_offset")
+"""The arrival key: the later arrival of an ind wins, on every engine and in every run."""
+
 Positions = dict[tuple[str, int], int]
 """Next offset to read per ``(topic, partition)``."""
+
+Coverage = dict[tuple[str, int], list[tuple[int, int]]]
+"""Offset ranges ``[start, end)`` per ``(topic, partition)`` that a batch table holds."""
 
 
 def app_id(prefix: str, topic: str, partition: int) -> str:
     return f"{prefix}:{topic}:{partition}"
 
 
-def commit_metadata(watermark: Positions) -> str:
-    """The ``userMetadata`` text that records the log positions a batch run covered."""
-    encoded = [[t, p, end] for (t, p), end in sorted(watermark.items())]
-    return json.dumps({WATERMARK_KEY: encoded}, sort_keys=True)
+def union(*coverages: Coverage) -> Coverage:
+    """The offsets any of ``coverages`` holds, as sorted ranges with touching ones joined."""
+    merged: Coverage = {}
+    for tp in sorted({tp for c in coverages for tp in c}):
+        ranges = sorted(r for c in coverages for r in c.get(tp, []))
+        out: list[tuple[int, int]] = []
+        for start, end in ranges:
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((start, end))
+        merged[tp] = out
+    return merged
 
 
-def decode_watermark(user_metadata: object) -> Positions | None:
-    """The watermark in one commit's ``userMetadata``, or None when it holds none."""
+def watermark_of(coverage: Coverage, floor: Positions | None = None) -> Positions:
+    """Per partition, the end of the offsets covered without a gap; never below ``floor``.
+
+    The merged view takes stream rows at or past it, so a day not yet batched (a gap) keeps
+    its stream rows visible, and a backfill of an earlier day never moves it back.
+    """
+    floor = floor or {}
+    ends = {tp: ranges[0][1] for tp, ranges in union(coverage).items() if ranges}
+    return {tp: max(ends.get(tp, 0), floor.get(tp, 0)) for tp in sorted({*ends, *floor})}
+
+
+def commit_metadata(coverage: Coverage, floor: Positions | None = None) -> str:
+    """The ``userMetadata`` text recording what a batch table covers and its watermark."""
+    watermark = watermark_of(coverage, floor)
+    return json.dumps(
+        {
+            WATERMARK_KEY: [[t, p, end] for (t, p), end in watermark.items()],
+            COVERAGE_KEY: [[t, p, [list(r) for r in rs]] for (t, p), rs in union(coverage).items()],
+        },
+        sort_keys=True,
+    )
+
+
+def _decode(user_metadata: object) -> dict[str, Any] | None:
     if not isinstance(user_metadata, str):
         return None
     try:
         found = json.loads(user_metadata)
     except ValueError:
         return None
-    if not isinstance(found, dict) or WATERMARK_KEY not in found:
+    return found if isinstance(found, dict) and WATERMARK_KEY in found else None
+
+
+def decode_watermark(user_metadata: object) -> Positions | None:
+    """The watermark in one commit's ``userMetadata``, or None when it holds none."""
+    found = _decode(user_metadata)
+    if found is None:
         return None
     return {(t, int(p)): int(end) for t, p, end in found[WATERMARK_KEY]}
+
+
+def decode_coverage(user_metadata: object) -> Coverage | None:
+    """The covered offset ranges in one commit's ``userMetadata`` (None when it holds none)."""
+    found = _decode(user_metadata)
+    if found is None:
+        return None
+    encoded = found.get(COVERAGE_KEY, [])
+    return {(t, int(p)): [(int(s), int(e)) for s, e in rs] for t, p, rs in encoded}
+
+
+def newer_than(source: str, target: str) -> str:
+    """SQL: the ``source`` row's arrival key is greater than the ``target`` row's."""
+    terms = [f"{source}.{c} > {target}.{c}" for c in ARRIVAL]
+    condition = terms[-1]
+    for i in range(len(ARRIVAL) - 2, -1, -1):
+        column = ARRIVAL[i]
+        condition = f"({terms[i]} OR ({source}.{column} = {target}.{column} AND {condition}))"
+    return condition
 
 
 def drop_committed(rows: pa.Table, positions: Positions) -> pa.Table:
@@ -111,16 +174,23 @@ class TableStore(ABC):
         table = self.open(uri)
         return None if table is None else table.to_pyarrow_dataset()
 
-    def watermark(self, uri: str) -> Positions | None:
-        """The positions the latest batch run covered, from its commit metadata."""
+    def _batch_metadata(self, uri: str) -> object:
+        """The ``userMetadata`` of the latest commit that recorded a batch run (or None)."""
         table = self.open(uri)
         if table is None:
             return None
         for entry in table.history():
-            found = decode_watermark(entry.get(USER_METADATA))
-            if found is not None:
-                return found
+            if _decode(entry.get(USER_METADATA)) is not None:
+                return entry.get(USER_METADATA)
         return None
+
+    def watermark(self, uri: str) -> Positions | None:
+        """The watermark of the latest batch run, from its commit metadata."""
+        return decode_watermark(self._batch_metadata(uri))
+
+    def coverage(self, uri: str) -> Coverage:
+        """The offset ranges the table holds, from its latest batch commit (none: empty)."""
+        return decode_coverage(self._batch_metadata(uri)) or {}
 
     @abstractmethod
     def overwrite(
@@ -128,13 +198,21 @@ class TableStore(ABC):
         uri: str,
         rows: pa.Table,
         *,
-        watermark: Positions | None = None,
+        coverage: Coverage | None = None,
         predicate: str | None = None,
     ) -> None:
         """Replace the table's content (or only the rows matching ``predicate``) in one commit.
 
         With a predicate on a table that does not exist yet, the table is created with
-        ``rows``. ``watermark`` is recorded in the commit for ``watermark()`` to find.
+        ``rows``. ``coverage`` (and the watermark it gives) is recorded in the commit.
+        """
+
+    @abstractmethod
+    def merge_newer(self, uri: str, rows: pa.Table, *, key: str, coverage: Coverage) -> None:
+        """Upsert ``rows`` on ``key`` in one commit, replacing a row only by a later arrival.
+
+        ``coverage`` is what the table holds afterwards; the watermark never moves back. Runs
+        commute: merging the same rows twice, or days in any order, gives the same table.
         """
 
     def appender(self, uri: str, app_prefix: str) -> Appender:
@@ -154,12 +232,12 @@ class DeltaRsStore(TableStore):
         uri: str,
         rows: pa.Table,
         *,
-        watermark: Positions | None = None,
+        coverage: Coverage | None = None,
         predicate: str | None = None,
     ) -> None:
         if predicate is not None and not self.exists(uri):
             predicate = None
-        metadata = {USER_METADATA: commit_metadata(watermark)} if watermark is not None else {}
+        metadata = {USER_METADATA: commit_metadata(coverage)} if coverage is not None else {}
         write_deltalake(
             uri,
             rows,
@@ -168,6 +246,25 @@ class DeltaRsStore(TableStore):
             predicate=predicate,
             storage_options=self.options(uri),
             commit_properties=CommitProperties(custom_metadata=metadata) if metadata else None,
+        )
+
+    def merge_newer(self, uri: str, rows: pa.Table, *, key: str, coverage: Coverage) -> None:
+        table = self.open(uri)
+        if table is None:
+            self.overwrite(uri, rows, coverage=coverage)
+            return
+        metadata = {USER_METADATA: commit_metadata(coverage, self.watermark(uri))}
+        (
+            table.merge(
+                rows,
+                predicate=f"t.{key} = s.{key}",
+                source_alias="s",
+                target_alias="t",
+                commit_properties=CommitProperties(custom_metadata=metadata),
+            )
+            .when_matched_update_all(predicate=newer_than("s", "t"))
+            .when_not_matched_insert_all()
+            .execute()
         )
 
 

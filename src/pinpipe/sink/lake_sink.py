@@ -2,8 +2,10 @@
 
 Each topic partition has at most one open file, buffered in memory. A file is closed when it
 holds ``flush_size`` records, or before a record whose timestamp is ``rotate_interval_ms`` or
-more after the file's first record (record time, never wall clock). A closed file is written
-under its final name atomically (temp file, fsync, rename) and only then is the consumer
+more after the file's first record or falls on another UTC day (record time, never wall
+clock), or once its day has ended ``day_close_grace_ms`` ago (so an idle day completes).
+A closed file is written under its final name atomically (temp file, fsync, rename), then
+its entry in the raw zone's day index (``lake/raw_index.py``), and only then is the consumer
 group's offset committed. A crash therefore replays from the start of the lost file and
 rewrites an object of the same name: the raw zone holds every logged record exactly once.
 """
@@ -17,7 +19,8 @@ from dataclasses import dataclass, field
 from pinpipe.lake.feeds import all_partitions
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import lake_line
-from pinpipe.log.base import Log, LogRecord
+from pinpipe.lake.raw_index import DAY_MS, IndexEntry, write_entry
+from pinpipe.log.base import Clock, Log, LogRecord, wall_clock_ms
 from pinpipe.settings import SinkSettings
 
 log = logging.getLogger(__name__)
@@ -31,15 +34,31 @@ class _OpenFile:
     start_offset: int
     first_timestamp: int
     lines: list[bytes] = field(default_factory=list)
+    min_timestamp: int = 0
+    max_timestamp: int = 0
+
+    def __post_init__(self) -> None:
+        self.min_timestamp = self.max_timestamp = self.first_timestamp
+
+    @property
+    def day(self) -> int:
+        return self.first_timestamp // DAY_MS
 
 
 class LakeSink:
     """Consumes every topic that feeds a table and writes raw NDJSON files."""
 
     def __init__(
-        self, log_: Log, lake: Lake, settings: SinkSettings, *, group: str = SINK_GROUP
+        self,
+        log_: Log,
+        lake: Lake,
+        settings: SinkSettings,
+        *,
+        group: str = SINK_GROUP,
+        clock: Clock = wall_clock_ms,
     ) -> None:
         self._log = log_
+        self._clock = clock
         self._lake = lake
         self._settings = settings
         self._group = group
@@ -78,12 +97,17 @@ class LakeSink:
     def _add(self, tp: tuple[str, int], record: LogRecord) -> None:
         current = self._open.get(tp)
         interval = self._settings.rotate_interval_ms
-        if current is not None and record.timestamp - current.first_timestamp >= interval:
+        if current is not None and (
+            record.timestamp - current.first_timestamp >= interval
+            or record.timestamp // DAY_MS != current.day
+        ):
             self._close(tp)
             current = None
         if current is None:
             current = self._open[tp] = _OpenFile(record.offset, record.timestamp)
         current.lines.append(lake_line(record))
+        current.min_timestamp = min(current.min_timestamp, record.timestamp)
+        current.max_timestamp = max(current.max_timestamp, record.timestamp)
         if len(current.lines) >= self._settings.flush_size:
             self._close(tp)
 
@@ -92,6 +116,16 @@ class LakeSink:
         uri = self._lake.raw_file(tp[0], tp[1], current.start_offset)
         self._lake.storage.write_atomically(uri, b"\n".join(current.lines) + b"\n")
         next_offset = current.start_offset + len(current.lines)
+        entry = IndexEntry(
+            uri.removeprefix(self._lake.root + "/"),
+            tp[0],
+            tp[1],
+            current.start_offset,
+            next_offset,
+            current.min_timestamp,
+            current.max_timestamp,
+        )
+        write_entry(self._lake, entry)
         self._log.commit(self._group, {tp: next_offset})
         self.files_written += 1
         self.records_written += len(current.lines)
@@ -100,6 +134,15 @@ class LakeSink:
     def flush(self) -> None:
         """Close every open file now (end of ``--once`` or shutdown): nothing stays buffered."""
         for tp in list(self._open):
+            self._close(tp)
+
+    def close_ended_days(self) -> None:
+        """Commit open files whose UTC day ended ``day_close_grace_ms`` ago (wall clock)."""
+        grace = self._settings.day_close_grace_ms
+        if not grace:
+            return
+        now = self._clock()
+        for tp in [tp for tp, f in self._open.items() if now >= (f.day + 1) * DAY_MS + grace]:
             self._close(tp)
 
     def pending(self) -> int:
@@ -118,6 +161,7 @@ class LakeSink:
             idle_limit = self._settings.idle_commit_ms
             if idle_limit and idle_ms >= idle_limit and self._open:
                 self.flush()
+            self.close_ended_days()
             if not consumed:
                 stop.wait(interval)
         self.poll()

@@ -30,7 +30,8 @@ from pinpipe.settings import SparkSettings, StreamSettings
 from pinpipe.transform.queries import QUERIES
 from pinpipe.transform.schema import CLEAN_COLUMNS
 from tests.fixtures import Spawn
-from tests.helpers import free_port, wait_healthy
+from tests.helpers import wait_healthy
+from tests.infra.process import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
-import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,9 +142,6 @@ def get_session(settings: SparkSettings | None = None) -> SparkSession:
         else:
             builder = builder.master(settings.master)
             conf = session_conf(settings)
-            # Python workers (the stream job's line encoder) run this interpreter, not
-            # whatever ``python3`` is first on PATH, so they import the same pinpipe.
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         for key, value in conf.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from pinpipe.errors import ConfigError
-from pinpipe.lake.delta import Positions, TableStore, commit_metadata
+from pinpipe.lake.delta import Coverage, TableStore, commit_metadata, newer_than
 from pinpipe.lake.storage import is_local
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class SparkStore(TableStore):
         uri: str,
         rows: pa.Table,
         *,
-        watermark: Positions | None = None,
+        coverage: Coverage | None = None,
         predicate: str | None = None,
     ) -> None:
         local_only([uri])
@@ -49,6 +49,29 @@ class SparkStore(TableStore):
             writer = writer.option("overwriteSchema", "true")
         else:
             writer = writer.option("replaceWhere", predicate)
-        if watermark is not None:
-            writer = writer.option("userMetadata", commit_metadata(watermark))
+        if coverage is not None:
+            writer = writer.option("userMetadata", commit_metadata(coverage))
         writer.save(uri)
+
+    def merge_newer(self, uri: str, rows: pa.Table, *, key: str, coverage: Coverage) -> None:
+        """delta-spark's MERGE; the commit's ``userMetadata`` comes from the session conf."""
+        from delta.tables import DeltaTable
+
+        local_only([uri])
+        spark = self._engine.session
+        if not DeltaTable.isDeltaTable(spark, uri):
+            self.overwrite(uri, rows, coverage=coverage)
+            return
+        conf = "spark.databricks.delta.commitInfo.userMetadata"
+        spark.conf.set(conf, commit_metadata(coverage, self.watermark(uri)))
+        try:
+            (
+                DeltaTable.forPath(spark, uri)
+                .alias("t")
+                .merge(self._engine.from_arrow(rows).alias("s"), f"t.{key} = s.{key}")
+                .whenMatchedUpdateAll(condition=newer_than("s", "t"))
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+        finally:
+            spark.conf.unset(conf)

@@ -1,14 +1,14 @@
 """Kafka → Spark Structured Streaming → ``tables/stream/<table>``, exactly once.
 
 One streaming query subscribes to every topic that feeds a table (``subscribePattern``). Each
-micro-batch is split by table and turned into lake lines by the same encoder the sink uses
-(``pinpipe.lake.line``, run in Spark's Python workers), so Spark parses exactly what the other
-engines parse; the shared Ibis definition cleans them, and delta-spark writes rejects to
-``tables/quarantine/<table>`` (stage ``stream``) first, then rows to the stream table. Both
-writes carry Delta's ``txnAppId``/``txnVersion`` (the micro-batch id), so a micro-batch that
-Spark replays from its checkpoint after a crash is skipped by Delta instead of being appended
-twice. The checkpoint lives under ``<lake>/_checkpoints/spark-stream``; deleting it starts a
-new app id (and a new read).
+micro-batch is turned into lake lines by the same encoder the sink uses (``pinpipe.lake.line``,
+on the driver), so Spark parses exactly what the other engines parse; the shared Ibis
+definition cleans them, and delta-spark writes rejects to ``tables/quarantine/<table>`` (stage
+``stream``) first, then rows to the stream table. Both writes carry Delta's
+``txnAppId``/``txnVersion`` (the micro-batch id), so a micro-batch that Spark replays from its
+checkpoint after a crash is skipped by Delta instead of being appended twice. The checkpoint
+lives under ``<lake>/_checkpoints/spark-stream``; deleting it starts a new app id (and a new
+read).
 """
 
 from __future__ import annotations
@@ -17,16 +17,13 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import pyarrow as pa
 
 from pinpipe.engines.base import StreamStats
 from pinpipe.engines.spark.engine import SparkEngine
 from pinpipe.lake.layout import Lake
-from pinpipe.lake.line import TABLES, TOPIC_PATTERN, encode, table_of_topic
+from pinpipe.lake.line import TABLES, TOPIC_PATTERN, TableName, encode, table_of_topic
 from pinpipe.settings import SparkSettings, StreamSettings
 from pinpipe.transform.cleaning import clean
 
@@ -37,34 +34,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APP_PREFIX = "pinpipe-spark-stream"
-_LINES_SCHEMA = "table string, j string"
 
 
-def encode_lines(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Kafka source rows → ``(table, lake line)`` (runs in Spark's Python workers)."""
-    for batch in batches:
-        cols = batch.to_pydict()
-        rows = zip(
-            cols["topic"], cols["partition"], cols["offset"], cols["ts"], cols["value"],
-            strict=True,
-        )  # fmt: skip
-        tables, lines = [], []
-        for topic, partition, offset, ts, value in rows:
-            tables.append(table_of_topic(topic))
-            lines.append(encode(topic, partition, offset, ts, value).decode())
-        yield pa.RecordBatch.from_pydict(
-            {"table": pa.array(tables, pa.string()), "j": pa.array(lines, pa.string())}
-        )
+def kafka_lines(records: DataFrame) -> dict[TableName, list[bytes]]:
+    """The lake lines of one micro-batch's Kafka rows, by the table each feeds.
 
-
-def kafka_lines(records: DataFrame) -> DataFrame:
-    """The lake lines of Kafka source rows, with the table each one feeds."""
+    Encoded on the driver with the sink's encoder: a micro-batch is small (at most
+    ``stream.max_batch`` records), and Python workers would cost a process hop per task.
+    """
     from pyspark.sql import functions as F
 
     source = records.select(
         "topic", "partition", "offset", F.unix_millis("timestamp").alias("ts"), "value"
-    )
-    return source.mapInArrow(encode_lines, _LINES_SCHEMA)
+    ).toArrow()
+    cols = [source[c].to_pylist() for c in ("topic", "partition", "offset", "ts", "value")]
+    lines: dict[TableName, list[bytes]] = {t: [] for t in TABLES}
+    for topic, partition, offset, ts, value in zip(*cols, strict=True):
+        table = table_of_topic(topic)
+        if table is not None:
+            lines[table].append(encode(topic, partition, offset, ts, value))
+    return lines
 
 
 class SparkStreamJob:
@@ -137,17 +126,14 @@ class SparkStreamJob:
 
     def _write_batch(self, records: DataFrame, batch_id: int) -> None:
         """Clean one micro-batch per table and append it, idempotently per batch id."""
-        from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
-        lines = kafka_lines(records).persist(StorageLevel.MEMORY_AND_DISK)
+        lines = kafka_lines(records)
         # foreachBatch hands over a DataFrame of a cloned session: views must live there.
         engine = SparkEngine(session=records.sparkSession)
-        try:
-            for table in TABLES:
-                part = lines.filter(F.col("table") == table).select("j")
-                raw = engine.view(engine.parse(table, part, files=False))
-                cleaned = clean(table, raw)
+        for table in TABLES:
+            if lines[table]:
+                cleaned = clean(table, engine.raw_from_lines(table, lines[table]))
                 rows = engine.dataframe(cleaned.rows).persist()
                 rejects = engine.dataframe(cleaned.rejects).withColumn("stage", F.lit("stream"))
                 n_rejects = self._append(self._lake.table("quarantine", table), rejects, batch_id)
@@ -159,11 +145,9 @@ class SparkStreamJob:
                 rows.unpersist()
                 self.stats.rows += n_rows
                 self.stats.rejects += n_rejects
-            self.stats.records += lines.count()
-            self.stats.batches += 1
-            log.info("spark stream batch %d written", batch_id)
-        finally:
-            lines.unpersist()
+        self.stats.records += sum(len(v) for v in lines.values())
+        self.stats.batches += 1
+        log.info("spark stream batch %d written", batch_id)
 
     def reset(self) -> None:
         """Nothing to forget: Spark resumes from its checkpoint by itself."""
