@@ -21,7 +21,7 @@ from typing import Any
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.sensors.bash import BashSensor
-from airflow.sdk import DAG
+from airflow.sdk import DAG, CronDataIntervalTimetable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 START_DATE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -54,14 +54,17 @@ class GateOperator(BashOperator):
         """Run the command; its gate exit code becomes a failure that is not retried."""
         try:
             return super().execute(context)
-        except AirflowSkipException as exc:
-            raise AirflowFailException(f"quality gate failed: {exc}") from exc
+        except AirflowSkipException:
+            raise AirflowFailException(f"{self.task_id} failed: the run fails, no retry") from None
 
 
 with DAG(
     dag_id="pinpipe_daily",
     description="Merge each UTC ingest day into the batch tables, check it, refresh results.",
-    schedule="@daily",
+    # "@daily" with data intervals, as in Airflow 2: the run of day D starts once D is over,
+    # and {{ ds }} is D. (A bare "@daily" is a trigger timetable in Airflow 3: that run would
+    # start at D's first moment and its sensor would wait out the whole day.)
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=START_DATE,
     catchup=True,
     max_active_runs=1,
