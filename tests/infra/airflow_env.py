@@ -9,8 +9,9 @@ once. The first build streams pip's output (it takes minutes) and keeps it in
 once per venv is copied into each Airflow home, so a test does not pay ``airflow db migrate``.
 
 ``python -m tests.infra.airflow_env ensure`` builds (or finds) the venv and prints its path
-last; ``exports DIR`` prints the ``export`` lines of an Airflow home in ``DIR`` that serves
-pinpipe's DAG bundle, for a shell to ``eval``.
+last; ``exports DIR [PINPIPE_HOME]`` prints the ``export`` lines of an Airflow home in ``DIR``
+that serves pinpipe's DAG bundle on that pinpipe home (default ``$PINPIPE_HOME`` or
+``./.pinpipe``), for a shell to ``eval``.
 """
 
 from __future__ import annotations
@@ -201,12 +202,16 @@ def run(
 
 
 def main(argv: list[str]) -> int:
-    """``ensure`` | ``exports DIR``: see the module docstring."""
+    """``ensure`` | ``exports DIR [PINPIPE_HOME]``: see the module docstring."""
     if argv == ["ensure"]:
         print(ensure_venv())
         return 0
-    if len(argv) == 2 and argv[0] == "exports":
-        env = init_home(Path(argv[1]).resolve())
+    if len(argv) in (2, 3) and argv[0] == "exports":
+        # Tasks run in a temporary directory: the pinpipe home they get must be absolute.
+        home = argv[2] if len(argv) == 3 else os.environ.get("PINPIPE_HOME", ".pinpipe")
+        env = init_home(
+            Path(argv[1]).resolve(), **variables(pinpipe_home=str(Path(home).resolve()))
+        )
         path = f"{venv_dir() / 'bin'}:{os.environ.get('PATH', '')}"
         for key, value in sorted({**env, "PATH": path}.items()):
             if key.startswith("AIRFLOW") or key == "PATH":

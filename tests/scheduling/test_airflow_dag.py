@@ -161,3 +161,22 @@ def test_a_failed_quality_gate_fails_the_run_without_retrying(
     assert states[(day, "batch")] == ("success", 1)
     assert states[(day, "quality_gate")] == ("failed", 1), "a failed gate must not be retried"
     assert states[(day, "results")][0] == "upstream_failed"
+
+
+def test_variables_choose_the_command_and_its_settings(airflow_venv: Path, tmp_path: Path) -> None:
+    """Spark (or another lake, home or pinpipe) is a change of Variables, quoted for the shell."""
+    env = init_home(
+        tmp_path / "airflow",
+        **variables(
+            pinpipe_command="/opt/pinpipe/bin/python -m pinpipe",
+            pinpipe_home="/srv/pin pipe",
+            pinpipe_lake="s3://bucket/lake",
+            pinpipe_engine="spark",
+        ),
+    )
+    rendered = run(["tasks", "render", DAG_ID, "batch", "2026-11-01"], env)
+    assert rendered.returncode == 0, rendered.stderr[-4000:]
+    assert (
+        "/opt/pinpipe/bin/python -m pinpipe --home '/srv/pin pipe' --lake s3://bucket/lake "
+        "--engine spark batch --date 2026-11-01 --skip-results"
+    ) in rendered.stdout

@@ -8,6 +8,7 @@ from Airflow Variables read when a task renders, so switching to Spark is config
   several words, e.g. ``/opt/pinpipe/.venv/bin/python -m pinpipe``.
 * ``pinpipe_home``, ``pinpipe_lake``, ``pinpipe_engine`` (``duckdb`` or ``spark``): passed
   as ``--home``, ``--lake`` and ``--engine`` when set; unset, pinpipe's own settings apply.
+  Tasks run in a temporary directory, so give absolute paths.
 
 Days commute and a day merged twice gives the same tables, so catchup and reruns are safe;
 one run at a time keeps the results refresh from racing another day's merge.
