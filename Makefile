@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test unit lint format bench clean kafka kafka-stop s3 s3-stop
+.PHONY: help setup demo test unit lint format bench clean kafka kafka-stop s3 s3-stop airflow
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ s3: setup ## Start a background S3 server (KIND=moto|s3proxy); prints export lin
 
 s3-stop: setup ## Stop the S3 server `make s3` started (KIND=moto|s3proxy)
 	@$(PY) -m tests.infra.s3_server stop $(or $(KIND),moto)
+
+airflow: setup ## Airflow 3 in its own venv (airflow/constraints.txt); prints export lines: eval "$$(make -s airflow)"
+	@$(PY) -m tests.infra.airflow_env ensure >/dev/null
+	@$(PY) -m tests.infra.airflow_env exports $(or $(AIRFLOW_DIR),.pinpipe/airflow)
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) .pinpipe .pytest_cache .mypy_cache .ruff_cache
