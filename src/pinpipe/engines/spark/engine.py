@@ -4,7 +4,8 @@ Lake lines are parsed once per line with ``from_json`` into a struct of text fie
 renders a JSON number or object as its JSON text when the field is a string), giving the same
 raw relation as the DuckDB engine, so the same Ibis cleaning and queries run unchanged.
 Results come back as Arrow (``DataFrame.toArrow``) cast to the expression's Ibis schema, so
-both engines hand the jobs identical Arrow types.
+both engines hand the jobs identical Arrow types. Spark reaches an ``s3://`` lake as
+``s3a://`` (``paths``); the URIs the jobs and delta-rs see stay ``s3://``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pinpipe.engines.base import (
     StreamRunner,
     lines_text,
 )
-from pinpipe.engines.spark.store import SparkStore, local_only
+from pinpipe.engines.spark.store import SparkStore
 from pinpipe.engines.sql_guard import check_read_only
 from pinpipe.errors import ConfigError
 from pinpipe.lake.layout import Lake
@@ -127,13 +128,21 @@ class SparkEngine(Engine):
     def backend(self) -> Any:
         return self._con
 
+    def paths(self, uris: Sequence[str]) -> list[str]:
+        """Where Spark itself reads and writes ``uris``: ``s3://`` as s3a, its bucket set up."""
+        from pinpipe.engines.spark.session import reach
+
+        return reach(self._spark, uris)
+
+    def path(self, uri: str) -> str:
+        return self.paths([uri])[0]
+
     # -- reading -------------------------------------------------------------------------
 
     def raw_from_files(self, table: TableName, uris: Sequence[str]) -> ibis.Table:
-        local_only(uris)
         if not uris:
             return self.empty_raw(table)
-        lines = self._spark.read.text(list(uris)).withColumnRenamed("value", "j")
+        lines = self._spark.read.text(self.paths(uris)).withColumnRenamed("value", "j")
         return self.view(self.parse(table, lines, files=True))
 
     def raw_from_lines(self, table: TableName, lines: Sequence[bytes]) -> ibis.Table:
@@ -186,10 +195,10 @@ class SparkEngine(Engine):
     def read_delta(self, uri: str) -> ibis.Table | None:
         from delta.tables import DeltaTable
 
-        local_only([uri])
-        if not DeltaTable.isDeltaTable(self._spark, uri):
+        path = self.path(uri)
+        if not DeltaTable.isDeltaTable(self._spark, path):
             return None
-        return self.view(self._spark.read.format("delta").load(uri))
+        return self.view(self._spark.read.format("delta").load(path))
 
     # -- executing -----------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ definition cleans them, and delta-spark writes rejects to ``tables/quarantine/<t
 ``txnAppId``/``txnVersion`` (the micro-batch id), so a micro-batch that Spark replays from its
 checkpoint after a crash is skipped by Delta instead of being appended twice. The checkpoint
 lives under ``<lake>/_checkpoints/spark-stream``; deleting it starts a new app id (and a new
-read).
+read). On an ``s3://`` lake it stays with the lake (Spark writes it through s3a), so a driver
+restarted on another machine resumes where the last one stopped instead of reading anew.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import logging
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pinpipe.engines.base import StreamStats
 from pinpipe.engines.spark.engine import SparkEngine
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TABLES, TOPIC_PATTERN, TableName, encode, table_of_topic
+from pinpipe.lake.storage import Storage, join
 from pinpipe.settings import SparkSettings, StreamSettings
 from pinpipe.transform.cleaning import clean
 
@@ -72,17 +73,18 @@ class SparkStreamJob:
         self._bootstrap = bootstrap_servers
         self._settings = settings
         self._spark_settings = spark or SparkSettings()
-        self.checkpoint = Path(lake.checkpoint("spark-stream"))
+        self.checkpoint = lake.checkpoint("spark-stream")
+        """The checkpoint's URI (``s3://`` on an S3 lake; Spark writes it at its s3a name)."""
         self.stats = StreamStats()
         self._app_id = ""
 
     def _stable_app_id(self) -> str:
         """An app id tied to this checkpoint: a new checkpoint restarts batch ids at 0."""
-        marker = self.checkpoint / "pinpipe-app-id"
-        if not marker.exists():
-            self.checkpoint.mkdir(parents=True, exist_ok=True)
-            marker.write_text(uuid.uuid4().hex)
-        return f"{APP_PREFIX}:{marker.read_text().strip()}"
+        storage = Storage.for_uri(self.checkpoint)
+        marker = join(self.checkpoint, "pinpipe-app-id")
+        if not storage.exists(marker):
+            storage.write_atomically(marker, uuid.uuid4().hex.encode())
+        return f"{APP_PREFIX}:{storage.read_bytes(marker).decode().strip()}"
 
     def source(self) -> DataFrame:
         reader = (
@@ -101,7 +103,7 @@ class SparkStreamJob:
         writer = (
             self.source()
             .writeStream.queryName("pinpipe_stream")
-            .option("checkpointLocation", str(self.checkpoint / "query"))
+            .option("checkpointLocation", self._engine.path(join(self.checkpoint, "query")))
             .foreachBatch(self._write_batch)
         )
         if available_now:
@@ -162,6 +164,6 @@ class SparkStreamJob:
             .mode("append")
             .option("txnAppId", self._app_id)
             .option("txnVersion", str(batch_id))
-            .save(uri)
+            .save(self._engine.path(uri))
         )
         return n
