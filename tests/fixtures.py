@@ -2,8 +2,9 @@
 
 Heavy services start once per test session and are shared: ``kafka_bootstrap`` (one Apache
 Kafka broker, KRaft) and ``spark_engine`` (one local[2] SparkSession). Factories hand out
-what a test needs several of: ``backend`` opens logs of either backend, ``spawn_pinpipe``
-starts ``pinpipe`` child processes, stopped when the test ends.
+what a test needs several of: ``backend`` opens logs of either backend, ``server_factory``
+runs ingest servers, ``spawn_pinpipe`` starts ``pinpipe`` child processes; all are stopped
+when the test ends. ``client`` is the ingest app in process.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from starlette.testclient import TestClient
 
 from pinpipe.emulator.generator import SourceTables, generate
 from pinpipe.lake import Lake, open_lake
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, SparkSettings, load_settings
-from tests.helpers import pinpipe_command, pinpipe_env
+from tests.helpers import Running, app_client, pinpipe_command, pinpipe_env, running_server
 from tests.log.backends import BACKENDS, Backend, backend_fixture
 
 if TYPE_CHECKING:
@@ -52,6 +55,19 @@ def lake(settings: Settings) -> Lake:
 def source() -> SourceTables:
     """Three small generated source tables, shared (read-only) by every test."""
     return generate(300, seed=7)
+
+
+@pytest.fixture
+def client(log: EmbeddedLog) -> Iterator[TestClient]:
+    """An in-process client of the ingest app, default settings, over the test's log."""
+    with app_client(log) as client_:
+        yield client_
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Callable[..., AbstractContextManager[Running]]:
+    """``server_factory(**ingest_settings)``: a real ingest server in a thread, as a context."""
+    return lambda **ingest: running_server(tmp_path, **ingest)
 
 
 @pytest.fixture(params=BACKENDS)

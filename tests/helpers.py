@@ -7,22 +7,27 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 from deltalake import DeltaTable
+from starlette.testclient import TestClient
 
 from pinpipe.emulator.generator import SourceTables
 from pinpipe.emulator.sampler import payloads
 from pinpipe.engines import Engine
 from pinpipe.ingest import probe
+from pinpipe.ingest.app import create_app
+from pinpipe.ingest.server import serve
 from pinpipe.lake import Lake
 from pinpipe.lake.line import TableName, lake_line
 from pinpipe.lake.raw_index import DAY_MS, day_bounds
 from pinpipe.log.base import Log, LogRecord, ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.settings import SinkSettings
+from pinpipe.settings import IngestSettings, SinkSettings, load_settings
 from pinpipe.sink.lake_sink import LakeSink
 from pinpipe.transform.cleaning import Cleaned, clean
 
@@ -127,3 +132,37 @@ def land_three_days(log: EmbeddedLog, lake: Lake, source: SourceTables) -> None:
     log.produce("pinpipe.pin", [ProduceRecord(orjson.dumps({**pin, "title": "Day three"}))])
     settings = SinkSettings(flush_size=25, rotate_interval_ms=DAY_MS)
     LakeSink(log, lake, settings).run(threading.Event(), once=True)
+
+
+Running = tuple[str, EmbeddedLog]
+"""A running ingest server: its base URL and the log it appends to."""
+
+
+def app_client(log: Log, **settings: Any) -> TestClient:
+    """An in-process client of the ingest app over ``log`` with ``IngestSettings(**settings)``."""
+    return TestClient(create_app(log, IngestSettings(**settings)), raise_server_exceptions=False)
+
+
+@contextmanager
+def running_server(home: Path, **ingest: Any) -> Iterator[Running]:
+    """A real ingest server on a free loopback port, run in a thread like ``pinpipe up`` does."""
+    overrides = {f"ingest.{k}": v for k, v in ingest.items()}
+    settings = load_settings(home=home, **{"ingest.port": 0, "log.fsync": True, **overrides})
+    log = EmbeddedLog(settings.log_path, fsync=True)
+    ready, stop = threading.Event(), threading.Event()
+    bound: list[int] = []
+    thread = threading.Thread(
+        target=serve,
+        args=(settings,),
+        kwargs={"log": log, "ready": ready, "stop": stop, "on_bound": lambda h, p: bound.append(p)},
+        daemon=True,
+    )
+    thread.start()
+    assert ready.wait(20), "the server did not start"
+    try:
+        yield f"http://127.0.0.1:{bound[0]}", log
+    finally:
+        stop.set()
+        thread.join(40)
+        assert not thread.is_alive()
+        log.close()

@@ -22,7 +22,7 @@ from pinpipe.ingest.server import serve
 from pinpipe.log.base import TopicInfo
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import IngestSettings, Settings
-from tests.ingest.conftest import app_client, running_server
+from tests.helpers import app_client, running_server
 
 KAFKA_JSON = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 KAFKA_BINARY = {"Content-Type": "application/vnd.kafka.binary.v2+json"}

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
-from tests.ingest.conftest import app_client
+from tests.helpers import app_client
 
 V2 = {"Content-Type": "application/vnd.kafka.v2+json"}
 JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}

@@ -16,7 +16,7 @@ import botocore.exceptions
 import pytest
 
 from pinpipe.ingest.auth import hash_key
-from tests.ingest.conftest import Running
+from tests.helpers import Running
 
 pytestmark = pytest.mark.slow
 

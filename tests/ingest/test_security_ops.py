@@ -21,9 +21,8 @@ from pinpipe.ingest.app import create_app
 from pinpipe.ingest.auth import hash_key
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import IngestSettings
-from tests.helpers import wait_healthy
+from tests.helpers import app_client, wait_healthy
 from tests.infra.process import free_port
-from tests.ingest.conftest import app_client
 
 JSON_V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 BODY = {"records": [{"value": {"n": 1}}]}

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
-from tests.ingest.conftest import app_client
+from tests.helpers import app_client
 
 KEPT = [b"v003", b"v004"]
 V2 = {"Content-Type": "application/vnd.kafka.v2+json"}
