@@ -172,6 +172,18 @@ class BatchSettings(_Section):
     """How often ``pinpipe up`` runs the batch job itself (0: never)."""
 
 
+class MaintainSettings(_Section):
+    raw_retention_days: int = Field(0, ge=0)
+    """Delete raw objects of ingest days older than this, once the batch tables cover them
+    (0: keep the raw zone forever). Uncovered raw data is never deleted."""
+    vacuum_retention_hours: int = Field(168, ge=0)
+    """VACUUM keeps files that versions of the last this many hours use (readers holding an
+    older snapshot would fail: below 168 hours only when no reader holds one that long)."""
+    trim_stream: bool = True
+    """Delete stream-table rows the batch tables cover (below the watermark): the merged view
+    does not read them, and the stream tables stay small."""
+
+
 class QualitySettings(_Section):
     max_reject_share: float = Field(0.25, ge=0, le=1)
     """``pinpipe quality`` fails (exit 3) for a day whose batch rejects exceed this share of
@@ -232,6 +244,7 @@ class Settings(BaseSettings):
     emulator: EmulatorSettings = EmulatorSettings()
     spark: SparkSettings = SparkSettings()
     quality: QualitySettings = QualitySettings()
+    maintain: MaintainSettings = MaintainSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -33,7 +33,7 @@ from tests.infra.airflow_env import ensure_venv, init_home, run, variables
 pytestmark = pytest.mark.slow
 
 DAG_ID = "pinpipe_daily"
-TASKS = ("wait_for_raw_day", "batch", "quality_gate", "results")
+TASKS = ("wait_for_raw_day", "batch", "quality_gate", "results", "maintain")
 GATE_TIMEOUT_S = 100.0
 """A failing run ends in ~15 s; the first retry of its gate would come after 120 s."""
 
@@ -160,7 +160,7 @@ def test_a_failed_quality_gate_fails_the_run_without_retrying(
     states = _task_states(tmp_path / "airflow")
     assert states[(day, "batch")] == ("success", 1)
     assert states[(day, "quality_gate")] == ("failed", 1), "a failed gate must not be retried"
-    assert states[(day, "results")][0] == "upstream_failed"
+    assert states[(day, "results")][0] == states[(day, "maintain")][0] == "upstream_failed"
 
 
 def test_variables_choose_the_command_and_its_settings(airflow_venv: Path, tmp_path: Path) -> None:

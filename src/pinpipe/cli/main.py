@@ -296,6 +296,40 @@ def quality(
     console.print("quality gate passed")
 
 
+@app.command()
+def maintain(
+    engine: EngineOpt = None,
+    raw_retention_days: Annotated[
+        int | None, typer.Option(help="Expire covered raw days older than this [0: never].")
+    ] = None,
+    vacuum_hours: Annotated[
+        int | None, typer.Option(help="VACUUM retention in hours [168].")
+    ] = None,
+) -> None:
+    """Keep the lake small: trim covered stream rows, expire old raw days, compact, VACUUM."""
+    from pinpipe.engines import get_engine
+    from pinpipe.jobs.maintain import maintain as run_maintain
+    from pinpipe.lake import open_lake
+    from pinpipe.log.base import wall_clock_ms
+
+    cfg = settings(
+        engine=_engine(engine),
+        **{
+            "maintain.raw_retention_days": raw_retention_days,
+            "maintain.vacuum_retention_hours": vacuum_hours,
+        },
+    )
+    report = run_maintain(
+        open_lake(cfg), get_engine(settings=cfg), cfg.maintain, now_ms=wall_clock_ms()
+    )
+    console.print(
+        f"trimmed {sum(report.trimmed.values()):,} covered stream rows; expired "
+        f"{report.raw_deleted:,} raw objects ({report.raw_kept_uncovered:,} old ones kept: "
+        f"not batched yet); compacted away {sum(report.compacted.values()):,} files; "
+        f"vacuumed {sum(report.vacuumed.values()):,} files"
+    )
+
+
 lake_app = typer.Typer(help="The lake: is a day's raw data complete?", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
 

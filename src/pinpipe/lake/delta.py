@@ -207,6 +207,28 @@ class TableStore(ABC):
         ``rows``. ``coverage`` (and the watermark it gives) is recorded in the commit.
         """
 
+    def compact(self, uri: str) -> int:
+        """Rewrite small files into larger ones (a ``dataChange=false`` commit); files removed."""
+        table = self.open(uri)
+        return 0 if table is None else int(table.optimize.compact()["numFilesRemoved"])
+
+    def vacuum(self, uri: str, retention_hours: int) -> int:
+        """Delete files no version of the last ``retention_hours`` uses; files deleted.
+
+        A reader holding a snapshot younger than the retention keeps working, so the default
+        retention (a week) is safe for any reader that does not hold one for days.
+        """
+        table = self.open(uri)
+        if table is None:
+            return 0
+        enforce = retention_hours >= 168
+        return len(table.vacuum(retention_hours, dry_run=False, enforce_retention_duration=enforce))
+
+    def delete_where(self, uri: str, predicate: str) -> int:
+        """Delete the rows matching ``predicate`` in one commit; rows deleted."""
+        table = self.open(uri)
+        return 0 if table is None else int(table.delete(predicate)["num_deleted_rows"])
+
     @abstractmethod
     def merge_newer(self, uri: str, rows: pa.Table, *, key: str, coverage: Coverage) -> None:
         """Upsert ``rows`` on ``key`` in one commit, replacing a row only by a later arrival.

@@ -1,4 +1,5 @@
-"""pinpipe's daily batch as an Airflow DAG: wait for a day's raw data, merge it, gate, publish.
+"""pinpipe's daily batch as an Airflow DAG: wait for a day's raw data, merge it, gate, publish,
+then keep the lake small (``pinpipe maintain``).
 
 Runs in Airflow's own virtualenv, so it never imports pinpipe: every task runs the
 ``pinpipe`` command of pinpipe's environment. Which command, and with what settings, come
@@ -92,4 +93,7 @@ with DAG(
     )
     results = BashOperator(task_id="results", bash_command="{{ pinpipe(var.value) }} results")
 
-    wait >> batch >> quality >> results
+    # Trim covered stream rows, expire old covered raw days (maintain.raw_retention_days),
+    # compact and VACUUM: safe for concurrent readers, and a failure here loses nothing.
+    maintain = BashOperator(task_id="maintain", bash_command="{{ pinpipe(var.value) }} maintain")
+    wait >> batch >> quality >> results >> maintain
