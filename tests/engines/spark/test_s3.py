@@ -10,6 +10,7 @@ Spark's configuration.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pinpipe.emulator.generator import SourceTables
 from pinpipe.engines.duckdb import DuckDBEngine
 from pinpipe.engines.spark import SparkEngine
 from pinpipe.engines.spark.session import S3A_CREDENTIALS, s3a_conf, spark_uri
+from pinpipe.engines.spark.stream import SparkStreamJob
 from pinpipe.errors import ConfigError
 from pinpipe.jobs.batch import run_batch
 from pinpipe.lake import TABLES, Lake, open_lake
@@ -29,12 +31,13 @@ from pinpipe.lake.delta import DeltaRsStore
 from pinpipe.lake.layout import Zone
 from pinpipe.lake.storage import S3Options, join
 from pinpipe.log.embedded import EmbeddedLog
+from pinpipe.log.kafka import KafkaLog
 from pinpipe.serve.query import run_queries
-from pinpipe.settings import load_settings
+from pinpipe.settings import SparkSettings, StreamSettings, load_settings
 from pinpipe.transform.queries import QUERIES
 from tests.engines.spark.raw_fixture import build_raw_zone
 from tests.engines.spark.test_parity import assert_same_rows
-from tests.helpers import DAYS, land_three_days
+from tests.helpers import DAYS, land_three_days, produce_rows
 from tests.infra.s3_server import S3Server
 
 ZONES: tuple[tuple[Zone, list[str]], ...] = (
@@ -196,6 +199,40 @@ def test_spark_day_merges_on_s3_equal_duckdbs(
         uri = days.table("batch", table)
         assert store.watermark(uri) == store.watermark(local.table("batch", table))
         assert store.coverage(uri) == store.coverage(local.table("batch", table))
+
+
+@pytest.mark.slow
+def test_structured_streaming_writes_its_tables_and_checkpoint_on_s3(
+    aws_env: S3Server,
+    spark_engine: SparkEngine,
+    kafka_bootstrap: str,
+    source: SourceTables,
+    tmp_path: Path,
+) -> None:
+    """Kafka → Spark → Delta on S3, the checkpoint beside the tables: a rerun appends nothing."""
+    prefix = f"s3{uuid.uuid4().hex[:8]}"
+    settings = load_settings(
+        home=tmp_path, **{"log.backend": "kafka", "log.bootstrap_servers": kafka_bootstrap}
+    )
+    log = KafkaLog(settings.log)
+    try:
+        for table in TABLES:
+            log.create_topic(f"{prefix}.{table}", 1)
+        produce_rows(log, source, list(range(30)), prefix=prefix)
+    finally:
+        log.close()
+    lake = _s3_lake(aws_env, tmp_path)
+    spark = SparkSettings(topic_pattern=rf"{prefix}\.(pin|geo|user)")
+    for _ in range(2):  # the second run resumes from the checkpoint on S3
+        job = SparkStreamJob(spark_engine, lake, kafka_bootstrap, StreamSettings(), spark)
+        job.run(threading.Event(), once=True)
+        for table in TABLES:
+            assert len(_rows(lake, lake.table("stream", table), ["ind"])) == 30, table
+    assert job.checkpoint.startswith("s3://") and job.stats.records == 0
+    keys = _keys(aws_env, lake)
+    checkpoint = lake.checkpoint("spark-stream").split("/", 3)[3]
+    assert f"{checkpoint}/pinpipe-app-id" in keys
+    assert any(k.startswith(f"{checkpoint}/query/offsets/") for k in keys)
 
 
 # -- the mapping itself (no Spark, no server) ---------------------------------------------
