@@ -45,7 +45,8 @@ _IVY_SETTINGS = """<ivysettings>
 """
 
 AWS_SDK_V2 = {"3.4.2": "2.29.52", "3.5.0": "2.35.4"}
-"""The AWS SDK v2 each ``hadoop-aws`` was built against (hadoop-project's aws-java-sdk-v2)."""
+"""The AWS SDK v2 each ``hadoop-aws`` was built against (hadoop-project's aws-java-sdk-v2);
+another Hadoop gets the newest one listed."""
 AWS_SDK_MODULES = ("s3", "s3-transfer-manager")
 """The SDK modules s3a loads (their own dependencies come along through Ivy)."""
 _NETTY = (
@@ -62,8 +63,8 @@ EXCLUDES = (
 )
 """Left out of resolution: the SDK's all-services bundle (~600 MB), which ``hadoop-aws`` depends
 on though s3a needs a few modules; and older copies of what PySpark's own jars already hold
-(Netty, Apache HttpClient, commons-codec, commons-logging through jcl-over-slf4j), which would
-only shadow nothing and risk mixing two versions of one package."""
+(Netty, Apache HttpClient, commons-codec, commons-logging as jcl-over-slf4j). Spark's copies
+come first on the class path anyway; a second, older one could only mix two versions."""
 
 _lock = threading.Lock()
 _session: SparkSession | None = None
@@ -97,7 +98,7 @@ def packages() -> list[str]:
     major_minor = ".".join(spark.split(".")[:2])
     delta = importlib.metadata.version("delta-spark")
     hadoop = hadoop_version()
-    sdk = AWS_SDK_V2.get(hadoop, AWS_SDK_V2[max(AWS_SDK_V2)])
+    sdk = AWS_SDK_V2.get(hadoop, list(AWS_SDK_V2.values())[-1])
     return [
         f"io.delta:delta-spark_{major_minor}_{SCALA}:{delta}",
         f"org.apache.spark:spark-sql-kafka-0-10_{SCALA}:{spark}",
@@ -266,8 +267,8 @@ def spark_uri(uri: str) -> str:
     if scheme in ("s3", "s3a"):
         return f"s3a://{rest}"
     raise ConfigError(
-        f"the Spark engine cannot reach {uri!r}: it reads local paths and s3:// URIs; "
-        "run this job with --engine duckdb, or keep the lake on a path Spark can read"
+        f"the Spark engine cannot reach {uri!r}: it reads local paths and s3:// URIs (through "
+        "s3a); run this job with --engine duckdb, or keep the lake on a path Spark can read"
     )
 
 
