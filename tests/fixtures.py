@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 Spawn = Callable[..., "subprocess.Popen[bytes]"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """No test may reach beyond loopback: the AWS SDKs' last credential source is the
+    instance-metadata address, so it is switched off for every client the tests start."""
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings for a home in ``tmp_path`` (no fsync: these logs are throwaway)."""

@@ -202,7 +202,8 @@ class SparkSettings(_Section):
     shuffle_partitions: int = Field(4, ge=1)
     """``spark.sql.shuffle.partitions``: small on one machine, raise it on a cluster."""
     resolve_jars: bool = True
-    """Fetch delta-spark and spark-sql-kafka from Maven Central once (off: the cluster has them)."""
+    """Fetch delta-spark, spark-sql-kafka and s3a (hadoop-aws with the AWS SDK's S3 modules)
+    from Maven Central once (off: the cluster has them)."""
     jars_cache: str = ""
     """Where resolved jars are cached (default ``~/.cache/pinpipe/spark-jars``)."""
     conf: dict[str, str] = {}

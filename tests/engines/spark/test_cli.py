@@ -42,8 +42,8 @@ def test_spark_sql_refuses_jvm_calls_and_path_reads(spark_engine: SparkEngine) -
             spark_engine.sql(query, {"t": view})
 
 
-def test_spark_on_object_storage_names_the_way_out(spark_engine: SparkEngine) -> None:
+def test_spark_on_other_object_storage_names_the_way_out(spark_engine: SparkEngine) -> None:
     with pytest.raises(ConfigError, match="--engine duckdb"):
-        spark_engine.read_delta("s3://bucket/lake/tables/batch/pin")
+        spark_engine.read_delta("gs://bucket/lake/tables/batch/pin")
     with pytest.raises(ConfigError, match="s3a"):
-        spark_engine.raw_from_files("pin", ["s3://bucket/lake/raw/topics/a.pin/x.json"])
+        spark_engine.raw_from_files("pin", ["gs://bucket/lake/raw/topics/a.pin/x.json"])
