@@ -56,7 +56,7 @@ def test_records_posted_over_http_end_up_cleaned_and_queryable(
     stream_pin = _rows(tmp_path / "lake/tables/stream/pin")
     assert len(stream_pin) == 300
     assert {r["_topic"] for r in stream_pin} == {"pinpipe.pin", "streaming-pinpipe-pin"}
-    quarantined = _rows(tmp_path / "lake/tables/quarantine/geo")
+    quarantined = _rows(tmp_path / "lake/tables/quarantine/stream/geo")
     assert [(q["reason"], q["stage"]) for q in quarantined] == [
         ("latitude is not a number", "stream")
     ]
@@ -66,7 +66,8 @@ def test_records_posted_over_http_end_up_cleaned_and_queryable(
     batch_pin = _rows(tmp_path / "lake/tables/batch/pin")
     distinct = {r["ind"] for r in stream_pin}
     assert sorted(r["ind"] for r in batch_pin) == sorted(distinct)
-    assert len(_rows(tmp_path / "lake/tables/quarantine/geo")) == 2  # stream + batch rows
+    assert len(_rows(tmp_path / "lake/tables/quarantine/batch/geo")) == 1  # each stage its own
+    assert len(_rows(tmp_path / "lake/tables/quarantine/stream/geo")) == 1
 
     out = run_pinpipe(tmp_path, "query", "--all", "--format", "json")
     assert out.returncode == 0, out.stderr

@@ -22,7 +22,9 @@ from tests.helpers import produce_rows
 
 
 def _table(lake: Lake, zone: str, table: str) -> list[dict[str, object]]:
-    return DeltaTable(lake.table(zone, table)).to_pyarrow_table().to_pylist()  # type: ignore[arg-type]
+    """Rows of a batch table, or (zone "quarantine") of the batch stage's rejects."""
+    uri = lake.quarantine(table, "batch") if zone == "quarantine" else lake.table(zone, table)  # type: ignore[arg-type]
+    return DeltaTable(uri).to_pyarrow_table().to_pylist()  # type: ignore[no-any-return]
 
 
 def _land(log: EmbeddedLog, lake: Lake) -> None:

@@ -31,7 +31,7 @@ def test_every_record_lands_once_and_bad_ones_in_quarantine(
     job.run(threading.Event(), once=True)
     assert len(stream_positions(lake, "pin")) == 40
     assert len(stream_positions(lake, "user")) == 40
-    quarantine = DeltaTable(lake.table("quarantine", "user")).to_pyarrow_table()
+    quarantine = DeltaTable(lake.quarantine("user", "stream")).to_pyarrow_table()
     assert sorted(quarantine["_offset"].to_pylist()) == [0, 1]
     assert set(quarantine["stage"].to_pylist()) == {"stream"}
     # Running again finds nothing new and writes nothing twice.

@@ -18,7 +18,8 @@ def test_raw_object_names_follow_the_s3_sink(tmp_path: Path) -> None:
     assert lake.raw_file("a.pin", 0, 5) == (
         f"{tmp_path}/raw/topics/a.pin/partition=0/a.pin+0+0000000005.json"
     )
-    assert lake.table("quarantine", "geo") == f"{tmp_path}/tables/quarantine/geo"
+    assert lake.quarantine("geo", "batch") == f"{tmp_path}/tables/quarantine/batch/geo"
+    assert lake.quarantine("geo", "stream") == f"{tmp_path}/tables/quarantine/stream/geo"
     assert lake.result("top_country") == f"{tmp_path}/results/top_country"
 
 

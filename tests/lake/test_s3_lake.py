@@ -89,7 +89,7 @@ def test_every_stage_on_s3_matches_the_local_lake(
     ]  # exactly Confluent's S3-sink names under <root>/raw/
     assert [f.uri.removeprefix(s3_lake.root + "/") for f in s3_lake.raw_files()] == raw
     tables = _keys(s3_server, s3_lake, "tables/")
-    for zone in ("batch", "stream", "quarantine"):
+    for zone in ("batch", "stream", "quarantine/batch", "quarantine/stream"):
         assert any(k.startswith(f"tables/{zone}/pin/_delta_log/") for k in tables), zone
 
 

@@ -71,7 +71,7 @@ class MicroBatchStream:
         if table not in self._tables:
             store = self._engine.tables
             self._tables[table] = (
-                store.appender(self._lake.table("quarantine", table), APP_PREFIX),
+                store.appender(self._lake.quarantine(table, "stream"), APP_PREFIX),
                 store.appender(self._lake.table("stream", table), APP_PREFIX),
             )
         return self._tables[table]

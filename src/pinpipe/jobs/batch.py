@@ -24,7 +24,7 @@ from pinpipe.errors import ConfigError
 from pinpipe.lake.delta import Coverage, union
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TABLES, TableName
-from pinpipe.lake.quarantine import stage_predicate, with_stage
+from pinpipe.lake.quarantine import with_stage
 from pinpipe.lake.raw_index import day_bounds, entries_of_day
 from pinpipe.lake.storage import join
 from pinpipe.transform.cleaning import clean, latest
@@ -60,7 +60,7 @@ def clean_table(
 ) -> None:
     """Rebuild ``tables/batch/<table>`` from the raw zone, or merge one ingest day into it.
 
-    A full run replaces the table and the batch stage's quarantine rows. A day run reads only
+    A full run replaces the table and the batch stage's quarantine. A day run reads only
     the raw objects the day index lists for that UTC day, merges their latest arrivals on
     ``ind`` (a row is replaced only by a later arrival) and replaces that day's batch rejects.
     """
@@ -78,12 +78,10 @@ def clean_table(
         )
         rows = engine.to_arrow(latest(cleaned.rows).order_by("ind"))
         rejects = engine.to_arrow(cleaned.rejects.order_by(["_topic", "_partition", "_offset"]))
-    batch, quarantine = lake.table("batch", table), lake.table("quarantine", table)
+    batch, quarantine = lake.table("batch", table), lake.quarantine(table, "batch")
     if day is None:
         engine.tables.overwrite(batch, rows, coverage=_coverage(ends))
-        engine.tables.overwrite(
-            quarantine, with_stage(rejects, "batch"), predicate=stage_predicate("batch")
-        )
+        engine.tables.overwrite(quarantine, with_stage(rejects, "batch"))
     else:
         covered: Coverage = {}
         for e in entries:
@@ -104,11 +102,10 @@ def clean_table(
                 day,
                 unplaced,
             )
-        in_day = f"_timestamp >= {start} AND _timestamp < {end}"
         engine.tables.overwrite(
             quarantine,
             with_stage(kept, "batch"),
-            predicate=f"{stage_predicate('batch')} AND {in_day}",
+            predicate=f"_timestamp >= {start} AND _timestamp < {end}",
         )
     report.raw_records[table] = sum(ends["n"].to_pylist())
     report.rows[table] = rows.num_rows

@@ -16,6 +16,7 @@ from pinpipe.engines import Engine
 from pinpipe.lake.delta import Coverage
 from pinpipe.lake.layout import ZONES, Lake
 from pinpipe.lake.line import TABLES, table_of_topic
+from pinpipe.lake.quarantine import STAGES
 from pinpipe.lake.raw_index import day_dir, day_of, entries_of_day
 from pinpipe.lake.storage import join
 from pinpipe.settings import MaintainSettings
@@ -40,7 +41,11 @@ class MaintainReport:
 
 
 def _tables(lake: Lake) -> list[str]:
-    return [lake.table(z, t) for z in ZONES for t in TABLES] + [lake.result(n) for n in QUERIES]
+    return [
+        *(lake.table(z, t) for z in ZONES for t in TABLES),
+        *(lake.quarantine(t, s) for s in STAGES for t in TABLES),
+        *(lake.result(n) for n in QUERIES),
+    ]
 
 
 def _covered(coverage: Coverage, topic: str, partition: int, start: int, end: int) -> bool:

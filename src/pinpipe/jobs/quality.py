@@ -50,12 +50,10 @@ def day_quality(lake: Lake, engine: Engine, day: dt.date, max_reject_share: floa
     found = []
     for table in TABLES:
         raw = sum(e.end_offset - e.start_offset for e in entries_of_day(lake, day, table))
-        dataset = engine.tables.dataset(lake.table("quarantine", table))
+        dataset = engine.tables.dataset(lake.quarantine(table, "batch"))
         rejects = 0
         if dataset is not None:
-            stamp, stage = pc.field("_timestamp"), pc.field("stage")
-            rejects = dataset.count_rows(
-                filter=(stage == "batch") & (stamp >= start) & (stamp < end)
-            )
+            stamp = pc.field("_timestamp")
+            rejects = dataset.count_rows(filter=(stamp >= start) & (stamp < end))
         found.append(TableQuality(table, raw, rejects))
     return DayQuality(day, tuple(found), max_reject_share)

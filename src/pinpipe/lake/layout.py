@@ -4,7 +4,7 @@
 raw/topics/<topic>/partition=<p>/<topic>+<p>+<start offset, 10 digits>.json
 tables/batch/{pin,geo,user}
 tables/stream/{pin,geo,user}
-tables/quarantine/{pin,geo,user}
+tables/quarantine/{batch,stream}/{pin,geo,user}
 results/<query name>
 _checkpoints/<job>
 ```
@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Literal
 
 from pinpipe.lake.line import TableName, table_of_topic
+from pinpipe.lake.quarantine import Stage
 from pinpipe.lake.storage import Storage, join
 from pinpipe.settings import LakeSettings, Settings
 
-Zone = Literal["batch", "stream", "quarantine"]
-ZONES: tuple[Zone, ...] = ("batch", "stream", "quarantine")
+Zone = Literal["batch", "stream"]
+ZONES: tuple[Zone, ...] = ("batch", "stream")
 
 _RAW_NAME = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<offset>\d{10,})\.json$")
 
@@ -102,6 +103,11 @@ class Lake:
 
     def table(self, zone: Zone, table: TableName) -> str:
         return join(self.root, "tables", zone, table)
+
+    def quarantine(self, table: TableName, stage: Stage) -> str:
+        """The rejects of one stage: each stage has its own table, so each table has one
+        writer (object stores give Delta no safe commit for two writers of one table)."""
+        return join(self.root, "tables", "quarantine", stage, table)
 
     def result(self, name: str) -> str:
         return join(self.root, "results", name)

@@ -17,6 +17,7 @@ from pinpipe.engines import Engine
 from pinpipe.errors import ConfigError
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TABLES, TableName
+from pinpipe.lake.quarantine import STAGES
 from pinpipe.transform.cleaning import latest
 from pinpipe.transform.schema import CLEAN_COLUMNS
 
@@ -60,7 +61,8 @@ def contract_columns(table: TableName, expr: ir.Table) -> ir.Table:
 
 def quarantine_view(lake: Lake, engine: Engine) -> ir.Table | None:
     """Every quarantined record across the three tables."""
-    parts = [q for t in TABLES if (q := engine.read_delta(lake.table("quarantine", t))) is not None]
+    uris = [lake.quarantine(t, stage) for t in TABLES for stage in STAGES]
+    parts = [q for uri in uris if (q := engine.read_delta(uri)) is not None]
     if not parts:
         return None
     return ibis.union(*parts) if len(parts) > 1 else parts[0]

@@ -85,16 +85,23 @@ def test_cleaned_tables_are_identical(runs: Runs, table: str) -> None:
 @pytest.mark.parametrize("table", TABLES)
 def test_quarantine_is_identical(runs: Runs, table: str) -> None:
     order = ["_topic", "_partition", "_offset"]
-    duck = delta_rows(runs.duck.table("quarantine", table), order)  # type: ignore[arg-type]
-    spark = delta_rows(runs.spark.table("quarantine", table), order)  # type: ignore[arg-type]
+    duck = delta_rows(runs.duck.quarantine(table, "batch"), order)  # type: ignore[arg-type]
+    spark = delta_rows(runs.spark.quarantine(table, "batch"), order)  # type: ignore[arg-type]
     assert_same_rows(duck, spark)
+
+
+def _batch_uri(lake: Lake, zone: str, table: str) -> str:
+    """A batch-stage table: the cleaned rows (zone "batch") or the rejects ("quarantine")."""
+    if zone == "quarantine":
+        return lake.quarantine(table, "batch")  # type: ignore[arg-type]
+    return lake.table("batch", table)  # type: ignore[arg-type]
 
 
 def test_the_delta_schemas_are_identical(runs: Runs) -> None:
     for table in TABLES:
         for zone in ("batch", "quarantine"):
-            duck = DeltaTable(runs.duck.table(zone, table)).schema()  # type: ignore[arg-type]
-            spark = DeltaTable(runs.spark.table(zone, table)).schema()  # type: ignore[arg-type]
+            duck = DeltaTable(_batch_uri(runs.duck, zone, table)).schema()
+            spark = DeltaTable(_batch_uri(runs.spark, zone, table)).schema()
             assert [(f.name, str(f.type)) for f in duck.fields] == [
                 (f.name, str(f.type)) for f in spark.fields
             ], (zone, table)
@@ -139,14 +146,16 @@ def test_delta_rs_reads_tables_written_by_spark(runs: Runs) -> None:
         assert_same_rows(expected.to_pylist(), table.to_pylist())
 
 
-def test_a_spark_rerun_keeps_stream_quarantine_rows(runs: Runs, spark_engine: SparkEngine) -> None:
-    """The batch stage replaces only its own quarantine rows, on Spark as with delta-rs."""
-    path = runs.spark.table("quarantine", "pin")
+def test_a_spark_rerun_replaces_only_the_batch_stage_rejects(
+    runs: Runs, spark_engine: SparkEngine
+) -> None:
+    """Each stage owns its quarantine table: a batch rerun leaves the stream stage's alone."""
+    path = runs.spark.quarantine("pin", "batch")
     batch_rows = delta_rows(path, ["_offset"])
     stream_row = {**batch_rows[0], "stage": "stream", "_offset": 10**9}
     schema = DeltaTable(path).to_pyarrow_table().schema
-    table = pa.Table.from_pylist([stream_row], schema=schema)
-    write_deltalake(path, table, mode="append")
+    stream_path = runs.spark.quarantine("pin", "stream")
+    write_deltalake(stream_path, pa.Table.from_pylist([stream_row], schema=schema))
     run_batch(runs.spark, spark_engine, tables=("pin",))
-    after = delta_rows(path, ["_offset"])
-    assert sorted(map(repr, after)) == sorted(map(repr, [*batch_rows, stream_row]))
+    assert sorted(map(repr, delta_rows(path, ["_offset"]))) == sorted(map(repr, batch_rows))
+    assert delta_rows(stream_path, ["_offset"]) == [stream_row]

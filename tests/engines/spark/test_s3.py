@@ -28,7 +28,7 @@ from pinpipe.errors import ConfigError
 from pinpipe.jobs.batch import run_batch
 from pinpipe.lake import TABLES, Lake, open_lake
 from pinpipe.lake.delta import DeltaRsStore
-from pinpipe.lake.layout import Zone
+from pinpipe.lake.line import TableName
 from pinpipe.lake.storage import S3Options, join
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.log.kafka import KafkaLog
@@ -40,10 +40,15 @@ from tests.engines.spark.test_parity import assert_same_rows
 from tests.helpers import DAYS, land_three_days, produce_rows
 from tests.infra.s3_server import S3Server
 
-ZONES: tuple[tuple[Zone, list[str]], ...] = (
+ZONES: tuple[tuple[str, list[str]], ...] = (
     ("batch", ["ind"]),
     ("quarantine", ["_topic", "_partition", "_offset"]),
 )
+"""The batch stage's tables: its rows and its rejects, with the order to compare them in."""
+
+
+def _uri(lake: Lake, zone: str, table: TableName) -> str:
+    return lake.quarantine(table, "batch") if zone == "quarantine" else lake.table("batch", table)
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +117,8 @@ def runs(
 def test_spark_batch_on_s3_gives_duckdbs_tables_and_results(runs: Runs) -> None:
     for zone, order in ZONES:
         for table in TABLES:
-            expected = _rows(runs.local, runs.local.table(zone, table), order)
-            got = _rows(runs.s3, runs.s3.table(zone, table), order)
+            expected = _rows(runs.local, _uri(runs.local, zone, table), order)
+            got = _rows(runs.s3, _uri(runs.s3, zone, table), order)
             assert expected, (zone, table)
             assert_same_rows(expected, got)
     for name in QUERIES:
@@ -193,8 +198,8 @@ def test_spark_day_merges_on_s3_equal_duckdbs(
     store = DeltaRsStore()
     for table in TABLES:
         for zone, order in ZONES:
-            merged = _rows(days, days.table(zone, table), order)
-            assert merged == _rows(local, local.table(zone, table), order), (zone, table)
+            merged = _rows(days, _uri(days, zone, table), order)
+            assert merged == _rows(local, _uri(local, zone, table), order), (zone, table)
             assert merged or zone == "quarantine", table  # the one reject lands on day 1
         uri = days.table("batch", table)
         assert store.watermark(uri) == store.watermark(local.table("batch", table))

@@ -80,7 +80,7 @@ def test_http_to_kafka_to_structured_streaming_to_delta_to_queries(
     for table in TABLES:
         schema = DeltaTable(lake.table("stream", table)).schema()
         assert [f.name for f in schema.fields] == [*CLEAN_COLUMNS[table], *META_COLUMNS]
-    quarantined = _rows(lake.table("quarantine", "geo"))
+    quarantined = _rows(lake.quarantine("geo", "stream"))
     assert [(q["reason"], q["stage"], q["_topic"]) for q in quarantined] == [
         ("latitude is not a number", "stream", f"{prefix}.geo")
     ]

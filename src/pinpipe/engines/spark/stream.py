@@ -138,7 +138,7 @@ class SparkStreamJob:
                 cleaned = clean(table, engine.raw_from_lines(table, lines[table]))
                 rows = engine.dataframe(cleaned.rows).persist()
                 rejects = engine.dataframe(cleaned.rejects).withColumn("stage", F.lit("stream"))
-                n_rejects = self._append(self._lake.table("quarantine", table), rejects, batch_id)
+                n_rejects = self._append(self._lake.quarantine(table, "stream"), rejects, batch_id)
                 n_rows = rows.count()
                 if n_rows:
                     self._append(self._lake.table("stream", table), rows, batch_id)
