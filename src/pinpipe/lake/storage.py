@@ -22,6 +22,7 @@ from pinpipe.errors import ConfigError, StorageError
 from pinpipe.settings import LakeSettings
 
 DEFAULT_REGION = "us-east-1"
+_LIST_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -208,11 +209,27 @@ class Storage:
                 f"{exc}; {_fix_for(exc)}"
             ) from exc
 
+    def _infos(self, prefix: str, *, recursive: bool) -> list[pafs.FileInfo]:
+        """What is below ``prefix``; nothing when it is absent.
+
+        A writer renaming or creating entries during the walk can make one listing fail with
+        FileNotFoundError (``allow_not_found`` covers only the prefix itself), so the walk is
+        retried; it is empty only when the prefix really does not exist.
+        """
+        path = self._path(prefix)
+        selector = pafs.FileSelector(path, recursive=recursive, allow_not_found=True)
+        with self._errors(prefix, "list"):
+            for _ in range(_LIST_ATTEMPTS):
+                try:
+                    return list(self.filesystem.get_file_info(selector))
+                except FileNotFoundError:
+                    if self.filesystem.get_file_info(path).type == pafs.FileType.NotFound:
+                        return []
+            return list(self.filesystem.get_file_info(selector))
+
     def list_files(self, prefix: str) -> list[FileEntry]:
         """Every file below ``prefix`` (recursive), sorted by URI; none when it is absent."""
-        selector = pafs.FileSelector(self._path(prefix), recursive=True, allow_not_found=True)
-        with self._errors(prefix, "list"):
-            infos = self.filesystem.get_file_info(selector)
+        infos = self._infos(prefix, recursive=True)
         found = [
             FileEntry(self._uri(info.path), info.size or 0)
             for info in infos
@@ -222,9 +239,7 @@ class Storage:
 
     def list_dirs(self, prefix: str) -> list[str]:
         """The folders directly below ``prefix``, sorted; none when it is absent."""
-        selector = pafs.FileSelector(self._path(prefix), recursive=False, allow_not_found=True)
-        with self._errors(prefix, "list"):
-            infos = self.filesystem.get_file_info(selector)
+        infos = self._infos(prefix, recursive=False)
         return sorted(
             self._uri(info.path) for info in infos if info.type == pafs.FileType.Directory
         )
