@@ -27,7 +27,7 @@ from pinpipe.lake.line import TableName, lake_line
 from pinpipe.lake.raw_index import DAY_MS, day_bounds
 from pinpipe.log.base import Log, LogRecord, ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.settings import IngestSettings, SinkSettings, load_settings
+from pinpipe.settings import IngestSettings, SinkSettings, StreamSettings, load_settings
 from pinpipe.sink.lake_sink import LakeSink
 from pinpipe.transform.cleaning import Cleaned, clean
 
@@ -166,3 +166,23 @@ def running_server(home: Path, **ingest: Any) -> Iterator[Running]:
         thread.join(40)
         assert not thread.is_alive()
         log.close()
+
+
+def stream_once(log: Log, lake: Lake, engine: Engine, **stream: Any) -> None:
+    """The micro-batch stream job until it has written what the log holds."""
+    from pinpipe.engines.microbatch import MicroBatchStream
+
+    MicroBatchStream(log, lake, engine, StreamSettings(**stream)).run(threading.Event(), once=True)
+
+
+def merged_answers(lake: Lake) -> dict[str, list[dict[str, Any]]]:
+    """The nine analytics over the merged view, read with the interactive engine."""
+    from pinpipe.engines import interactive_engine
+    from pinpipe.serve.query import run_queries
+    from pinpipe.transform.queries import QUERIES
+
+    reader = interactive_engine()
+    try:
+        return {n: t.to_pylist() for n, t in run_queries(lake, reader, list(QUERIES)).items()}
+    finally:
+        reader.close()

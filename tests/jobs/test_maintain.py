@@ -4,30 +4,18 @@ and vacuumed; the merged view's answers never change and a reader's snapshot kee
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 from deltalake import DeltaTable
 
 from pinpipe.emulator.generator import SourceTables
-from pinpipe.engines import get_engine, interactive_engine
-from pinpipe.engines.microbatch import MicroBatchStream
+from pinpipe.engines import get_engine
 from pinpipe.jobs.batch import run_batch
 from pinpipe.jobs.maintain import maintain
 from pinpipe.lake import Lake
 from pinpipe.lake.raw_index import day_bounds, entries_of_day
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.serve.query import run_queries
-from pinpipe.settings import MaintainSettings, StreamSettings
-from pinpipe.transform.queries import QUERIES
-from tests.helpers import DAYS, land_three_days
-
-
-def _answers(lake: Lake) -> dict[str, list[dict[str, object]]]:
-    reader = interactive_engine()
-    try:
-        return {n: t.to_pylist() for n, t in run_queries(lake, reader, list(QUERIES)).items()}
-    finally:
-        reader.close()
+from pinpipe.settings import MaintainSettings
+from tests.helpers import DAYS, land_three_days, merged_answers, stream_once
 
 
 def test_maintenance_frees_what_nothing_reads_and_changes_no_answer(
@@ -35,19 +23,17 @@ def test_maintenance_frees_what_nothing_reads_and_changes_no_answer(
 ) -> None:
     land_three_days(log, lake, source)
     engine = get_engine("duckdb")
-    MicroBatchStream(log, lake, engine, StreamSettings(max_batch=40)).run(
-        threading.Event(), once=True
-    )
+    stream_once(log, lake, engine, max_batch=40)
     for day in DAYS[:2]:  # day 3 is not batched yet: its raw data and stream rows must stay
         run_batch(lake, engine, day=day)
-    before = _answers(lake)
+    before = merged_answers(lake)
     stream_before = DeltaTable(lake.table("stream", "pin")).to_pyarrow_table().num_rows
     snapshot = DeltaTable(lake.table("stream", "pin"))  # a reader that holds a snapshot
 
     now = day_bounds(DAYS[2])[1] + 3_600_000  # an hour after day 3 ended
     report = maintain(lake, engine, MaintainSettings(raw_retention_days=1), now_ms=now)
 
-    assert _answers(lake) == before
+    assert merged_answers(lake) == before
     day3_pins = sum(e.end_offset - e.start_offset for e in entries_of_day(lake, DAYS[2], "pin"))
     stream_after = DeltaTable(lake.table("stream", "pin")).to_pyarrow_table()
     assert stream_after.num_rows == day3_pins < stream_before  # only uncovered rows remain
@@ -83,9 +69,7 @@ def test_compaction_and_a_short_vacuum_retention_really_free_files(
 ) -> None:
     land_three_days(log, lake, source)
     engine = get_engine("duckdb")
-    MicroBatchStream(log, lake, engine, StreamSettings(max_batch=30)).run(
-        threading.Event(), once=True
-    )
+    stream_once(log, lake, engine, max_batch=30)
     uri = lake.table("stream", "pin")
 
     def data_files() -> int:

@@ -19,19 +19,16 @@ import orjson
 import pytest
 
 from pinpipe.emulator.generator import SourceTables
-from pinpipe.engines import get_engine, interactive_engine
-from pinpipe.engines.microbatch import MicroBatchStream
+from pinpipe.engines import get_engine
 from pinpipe.errors import StorageError
 from pinpipe.jobs.batch import run_batch
 from pinpipe.lake import Lake, open_lake
 from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.serve.query import run_queries
-from pinpipe.settings import SinkSettings, StreamSettings, load_settings
+from pinpipe.settings import SinkSettings, load_settings
 from pinpipe.sink.lake_sink import SINK_GROUP, LakeSink
-from pinpipe.transform.queries import QUERIES
 from tests.fixtures import Spawn
-from tests.helpers import pinpipe_command, pinpipe_env, produce_rows
+from tests.helpers import merged_answers, pinpipe_command, pinpipe_env, produce_rows, stream_once
 from tests.infra.s3_server import S3Server
 
 pytestmark = pytest.mark.slow
@@ -60,12 +57,8 @@ def _pipeline(log: EmbeddedLog, lake: Lake) -> dict[str, list[dict[str, object]]
     LakeSink(log, lake, SinkSettings(flush_size=40)).run(threading.Event(), once=True)
     engine = get_engine("duckdb")
     run_batch(lake, engine)
-    MicroBatchStream(log, lake, engine, StreamSettings()).run(threading.Event(), once=True)
-    reader = interactive_engine()
-    try:
-        return {n: t.to_pylist() for n, t in run_queries(lake, reader, list(QUERIES)).items()}
-    finally:
-        reader.close()
+    stream_once(log, lake, engine)
+    return merged_answers(lake)
 
 
 def test_every_stage_on_s3_matches_the_local_lake(
