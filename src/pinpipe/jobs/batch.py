@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from pinpipe.engines import Engine
 from pinpipe.errors import ConfigError
-from pinpipe.lake.delta import Coverage, union
+from pinpipe.lake.delta import Coverage
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TABLES, TableName
 from pinpipe.lake.quarantine import with_stage
@@ -86,9 +86,7 @@ def clean_table(
         covered: Coverage = {}
         for e in entries:
             covered.setdefault((e.topic, e.partition), []).append((e.start_offset, e.end_offset))
-        engine.tables.merge_newer(
-            batch, rows, key="ind", coverage=union(engine.tables.coverage(batch), covered)
-        )
+        engine.tables.merge_newer(batch, rows, key="ind", added=covered)
         start, end = day_bounds(day)
         stamps = rejects["_timestamp"]
         placed = pc.and_(pc.greater_equal(stamps, start), pc.less(stamps, end)).fill_null(False)

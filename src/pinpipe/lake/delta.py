@@ -174,9 +174,9 @@ class TableStore(ABC):
         table = self.open(uri)
         return None if table is None else table.to_pyarrow_dataset()
 
-    def _batch_metadata(self, uri: str) -> object:
+    def _batch_metadata(self, uri: str, table: DeltaTable | None = None) -> object:
         """The ``userMetadata`` of the latest commit that recorded a batch run (or None)."""
-        table = self.open(uri)
+        table = table or self.open(uri)
         if table is None:
             return None
         for entry in table.history():
@@ -191,6 +191,12 @@ class TableStore(ABC):
     def coverage(self, uri: str) -> Coverage:
         """The offset ranges the table holds, from its latest batch commit (none: empty)."""
         return decode_coverage(self._batch_metadata(uri)) or {}
+
+    def _merged_metadata(self, uri: str, added: Coverage, table: DeltaTable | None) -> str:
+        """The ``userMetadata`` of a merge adding ``added``: one read of the last batch commit."""
+        previous = self._batch_metadata(uri, table)
+        covered = union(decode_coverage(previous) or {}, added)
+        return commit_metadata(covered, decode_watermark(previous))
 
     @abstractmethod
     def overwrite(
@@ -230,11 +236,12 @@ class TableStore(ABC):
         return 0 if table is None else int(table.delete(predicate)["num_deleted_rows"])
 
     @abstractmethod
-    def merge_newer(self, uri: str, rows: pa.Table, *, key: str, coverage: Coverage) -> None:
+    def merge_newer(self, uri: str, rows: pa.Table, *, key: str, added: Coverage) -> None:
         """Upsert ``rows`` on ``key`` in one commit, replacing a row only by a later arrival.
 
-        ``coverage`` is what the table holds afterwards; the watermark never moves back. Runs
-        commute: merging the same rows twice, or days in any order, gives the same table.
+        ``added`` (the offsets ``rows`` came from) joins the coverage the table records; the
+        watermark never moves back. Runs commute: merging the same rows twice, or days in any
+        order, gives the same table.
         """
 
     def appender(self, uri: str, app_prefix: str) -> Appender:
@@ -270,12 +277,12 @@ class DeltaRsStore(TableStore):
             commit_properties=CommitProperties(custom_metadata=metadata) if metadata else None,
         )
 
-    def merge_newer(self, uri: str, rows: pa.Table, *, key: str, coverage: Coverage) -> None:
+    def merge_newer(self, uri: str, rows: pa.Table, *, key: str, added: Coverage) -> None:
         table = self.open(uri)
         if table is None:
-            self.overwrite(uri, rows, coverage=coverage)
+            self.overwrite(uri, rows, coverage=added)
             return
-        metadata = {USER_METADATA: commit_metadata(coverage, self.watermark(uri))}
+        metadata = {USER_METADATA: self._merged_metadata(uri, added, table)}
         (
             table.merge(
                 rows,

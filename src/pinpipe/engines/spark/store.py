@@ -41,17 +41,17 @@ class SparkStore(TableStore):
             writer = writer.option("userMetadata", commit_metadata(coverage))
         writer.save(self._engine.path(uri))
 
-    def merge_newer(self, uri: str, rows: pa.Table, *, key: str, coverage: Coverage) -> None:
+    def merge_newer(self, uri: str, rows: pa.Table, *, key: str, added: Coverage) -> None:
         """delta-spark's MERGE; the commit's ``userMetadata`` comes from the session conf."""
         from delta.tables import DeltaTable
 
         spark = self._engine.session
         path = self._engine.path(uri)
         if not DeltaTable.isDeltaTable(spark, path):
-            self.overwrite(uri, rows, coverage=coverage)
+            self.overwrite(uri, rows, coverage=added)
             return
         conf = "spark.databricks.delta.commitInfo.userMetadata"
-        spark.conf.set(conf, commit_metadata(coverage, self.watermark(uri)))
+        spark.conf.set(conf, self._merged_metadata(uri, added, None))
         try:
             (
                 DeltaTable.forPath(spark, path)
