@@ -150,3 +150,13 @@ def s3_server(
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_venv(pytestconfig: pytest.Config) -> Path:
+    """Airflow's own venv, built once (its pip output shown live, even under capture)."""
+    from tests.infra.airflow_env import ensure_venv
+
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        return ensure_venv()

@@ -296,6 +296,32 @@ def quality(
     console.print("quality gate passed")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def submit(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the command line instead of running it.")
+    ] = False,
+) -> None:
+    """Run a pinpipe command as the engine's own job: spark-submit to `spark.master` on Spark.
+
+    Example: `pinpipe --engine spark submit batch --date 2026-11-01`. Exits with the job's
+    status (3 from a failed quality gate, as the command itself would).
+    """
+    import shlex
+    import subprocess
+
+    from pinpipe.engines import job_command
+
+    if not ctx.args:
+        raise typer.BadParameter("name the pinpipe command to run, e.g. `submit batch --full`")
+    command = job_command(ctx.args, settings())
+    if dry_run:
+        console.print(shlex.join(command), markup=False, highlight=False)
+        return
+    raise typer.Exit(subprocess.run(command).returncode)
+
+
 @app.command()
 def maintain(
     engine: EngineOpt = None,
