@@ -1,7 +1,8 @@
 """Every shared fixture, registered once as a pytest plugin (``tests/conftest.py``).
 
 Heavy services start once per test session and are shared: ``kafka_bootstrap`` (one Apache
-Kafka broker, KRaft) and ``spark_engine`` (one local[2] SparkSession). Factories hand out
+Kafka broker, KRaft), ``spark_engine`` (one local[2] SparkSession), ``s3_server`` (moto, then
+s3proxy) and ``airflow_venv`` (Airflow 3 in its own venv). Factories hand out
 what a test needs several of: ``backend`` opens logs of either backend, ``server_factory``
 runs ingest servers, ``spawn_pinpipe`` starts ``pinpipe`` child processes; all are stopped
 when the test ends. ``client`` is the ingest app in process.
