@@ -61,3 +61,23 @@ def test_sql_refuses_writes(tmp_path: Path) -> None:
     result = run_pinpipe(tmp_path, "sql", "DROP TABLE pin", "--format", "json")
     assert result.returncode == 2
     assert "read-only" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_emulate_rows_grows_the_distinct_inds_past_the_reference_data(tmp_path: Path) -> None:
+    """``--rows`` sets how many distinct source rows the emulator samples from (11,154 by
+    default, the reference data's size), so growth runs bring new inds."""
+    import orjson
+
+    from tests.helpers import running_server
+
+    with running_server(tmp_path) as (url, log):
+        done = run_pinpipe(
+            tmp_path, "emulate", "--url", url, "--mode", "batch", "--rows", "100000",
+            "--count", "300", "--seed", "7",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        records = log.fetch("pinpipe.pin", 0, 0, 1000)
+    inds = {orjson.loads(r.value)["index"] for r in records}
+    assert len(records) == 300
+    assert max(inds) >= 11_154, "every ind came from the reference-sized table"
+    assert len(inds) > 250, "300 samples of 100,000 rows are nearly all distinct"

@@ -118,6 +118,12 @@ def emulate(
         float | None, typer.Option(help="Rows per second [as fast as possible].")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed [100].")] = None,
+    rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Distinct source rows (inds) to sample from [emulator.rows: 11154]."
+        ),
+    ] = None,
     db: Annotated[str | None, typer.Option(help="Read rows from this SQLAlchemy URL.")] = None,
     url: Annotated[str | None, typer.Option(help="Ingest API URL [http://127.0.0.1:8082].")] = None,
     prefix: Annotated[str | None, typer.Option(help="Topic/stream prefix [pinpipe].")] = None,
@@ -132,7 +138,14 @@ def emulate(
 
     if mode not in get_args(Mode):
         raise typer.BadParameter("choose batch, stream or both", param_hint="--mode")
-    cfg = settings(**{"emulator.seed": seed, "emulator.url": url, "emulator.prefix": prefix})
+    cfg = settings(
+        **{
+            "emulator.seed": seed,
+            "emulator.url": url,
+            "emulator.prefix": prefix,
+            "emulator.rows": rows,
+        }
+    )
     stats = run_emulator(cfg, mode=cast(Mode, mode), count=count, rate=rate, db=db, api_key=api_key)
     console.print(summary(stats))
     if stats.failed:
