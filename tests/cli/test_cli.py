@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pinpipe.cli.main import app
+from pinpipe.transform.queries import QUERIES
 from tests.helpers import run_pinpipe
 
 COMMANDS = [
@@ -52,9 +53,9 @@ def test_seed_db_writes_the_three_source_tables(tmp_path: Path) -> None:
             assert con.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 120
 
 
-def test_query_list_prints_the_nine_names(tmp_path: Path) -> None:
+def test_query_list_prints_every_analytic(tmp_path: Path) -> None:
     result = run_pinpipe(tmp_path, "query", "--list")
-    assert len(result.stdout.split()) == 9
+    assert result.stdout.split() == list(QUERIES)  # DATA.md's nine, then sentiment
 
 
 def test_sql_refuses_writes(tmp_path: Path) -> None:

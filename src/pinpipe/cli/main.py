@@ -267,7 +267,7 @@ def batch(
 
 @app.command()
 def results(engine: EngineOpt = None) -> None:
-    """Refresh the nine query results (results/) from the batch tables."""
+    """Refresh the query results (results/: nine analytics, sentiment) from the batch tables."""
     from pinpipe.engines import get_engine
     from pinpipe.jobs.batch import BatchReport, run_queries
     from pinpipe.lake import open_lake

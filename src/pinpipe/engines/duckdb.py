@@ -218,6 +218,9 @@ class DuckDBEngine(Engine):
             created: list[str] = []
             try:
                 for name, expr in views.items():
+                    # Ibis registers a view's UDFs (sentiment) only before executing an
+                    # expression; a view is compiled, not executed, so run that hook here.
+                    self._con._run_pre_execute_hooks(expr)
                     self._con.create_view(name, expr, overwrite=True)
                     created.append(name)
                 return self._con.raw_sql(body).to_arrow_table()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -267,10 +266,7 @@ class SparkEngine(Engine):
 
         spark = settings.spark
         master = spark.master or "local[2]"
-        conf = session.session_conf(spark)
-        if master.startswith("local"):  # driver and workers run here: this Python
-            conf |= {"spark.pyspark.python": sys.executable,
-                     "spark.pyspark.driver.python": sys.executable}  # fmt: skip
+        conf = session.session_conf(spark.model_copy(update={"master": master}))
         command = [_spark_submit(), "--master", master]
         for key, value in conf.items():
             command += ["--conf", f"{key}={value}"]
