@@ -5,7 +5,10 @@ Spark when the log is not Kafka). Each micro-batch reads the partitions feeding 
 the positions the stream table's Delta app transactions record, cleans the records with the
 same rules as the batch job, then commits rejects to quarantine and rows to the stream table,
 each commit carrying the new positions. The stream table commit comes last, so after a crash
-the job resumes at its positions and the quarantine commit drops what it already holds.
+the job resumes at its positions and the quarantine commit drops what it already holds. A
+micro-batch without rejects makes no quarantine commit at all (one Delta commit, not two): the
+quarantine's positions then lag, which is safe, as its appender drops rows by offset and the
+cleaning of a replayed record gives the same verdict.
 Consumer-group offsets are committed afterwards for lag monitoring only; Delta is the truth.
 """
 
@@ -113,7 +116,7 @@ class MicroBatchStream:
         out = self._plans[table]([lake_line(r) for r in records])
         rows, rejects = out["rows"], with_stage(out["rejects"], "stream")
         quarantine, target = self._targets(table)
-        n_rejects = quarantine.append(rejects, ends)
+        n_rejects = quarantine.append(rejects, ends) if rejects.num_rows else 0
         n_rows = target.append(rows, ends)
         self.stats.observe([r.timestamp for r in records], time.time() * 1000)
         self._positions.update(ends)
