@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from typing import Any
 
 import orjson
@@ -19,13 +20,14 @@ from deltalake import DeltaTable
 from pinpipe.engines.duckdb import DuckDBEngine
 from pinpipe.engines.microbatch import MicroBatchStream
 from pinpipe.lake import Lake
-from pinpipe.log.base import ProduceRecord
+from pinpipe.log.base import Log, ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import StreamSettings
 from tests.helpers import stream_positions
 
-BASE = 1_798_761_600_000  # 2027-01-01 00:00 UTC
 MIN = 60_000
+BASE = (int(time.time() * 1000) // 3_600_000 - 1) * 3_600_000
+"""The last hour but one, on the hour: recent enough for a broker's timestamp rules."""
 PIN: list[tuple[int, Any]] = [  # (ingest time, value): offsets 0, 1, ...
     (BASE + 10_000, {"index": 1, "title": "I love it", "category": "art"}),
     (BASE + 50_000, {"index": 2, "title": "awful", "category": "diy"}),
@@ -68,14 +70,20 @@ LATE = {(_at(2), "pin"): 1}
 REJECTS = {(_at(9), "pin", "not a JSON object"): 1}
 
 
-def _produce(log: EmbeddedLog, topic: str, records: list[tuple[int, Any]]) -> None:
+def produce_fixture(log: Log, prefix: str) -> None:
+    """The fixture's records to ``<prefix>.pin`` and ``<prefix>.geo``, at their ingest times."""
+    _produce(log, f"{prefix}.pin", PIN)
+    _produce(log, f"{prefix}.geo", GEO)
+
+
+def _produce(log: Log, topic: str, records: list[tuple[int, Any]]) -> None:
     for stamp, value in records:
-        log.clock = lambda stamp=stamp: stamp  # type: ignore[misc]
+        log.clock = lambda stamp=stamp: stamp  # type: ignore[attr-defined]
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
         log.produce(topic, [ProduceRecord(raw)])
 
 
-def _windows(lake: Lake, name: str, keys: tuple[str, ...], measure: str) -> dict[Any, int]:
+def windows(lake: Lake, name: str, keys: tuple[str, ...], measure: str) -> dict[Any, int]:
     rows = DeltaTable(lake.realtime(name)).to_pyarrow_table().to_pylist()
     found = {(r["window_start"], *(r[k] for k in keys)): r[measure] for r in rows}
     assert len(found) == len(rows), "one row per window and key"
@@ -84,12 +92,14 @@ def _windows(lake: Lake, name: str, keys: tuple[str, ...], measure: str) -> dict
     return found
 
 
-def _assert_windows(lake: Lake) -> None:
-    assert _windows(lake, "posts_by_category", ("category",), "posts") == POSTS
-    assert _windows(lake, "records_by_topic", ("topic",), "records") == RECORDS
-    assert _windows(lake, "events_by_country", ("country",), "events") == EVENTS
-    assert _windows(lake, "late_records", ("table",), "late") == LATE
-    assert _windows(lake, "rejects_by_reason", ("table", "reason"), "rejects") == REJECTS
+def assert_windows(lake: Lake, prefix: str = "rt") -> None:
+    """The hand-counted windows of the fixture sent to ``<prefix>.*``."""
+    records = {(w, t.replace("rt.", f"{prefix}.")): n for (w, t), n in RECORDS.items()}
+    assert windows(lake, "posts_by_category", ("category",), "posts") == POSTS
+    assert windows(lake, "records_by_topic", ("topic",), "records") == records
+    assert windows(lake, "events_by_country", ("country",), "events") == EVENTS
+    assert windows(lake, "late_records", ("table",), "late") == LATE
+    assert windows(lake, "rejects_by_reason", ("table", "reason"), "rejects") == REJECTS
 
 
 def _job(log: EmbeddedLog, lake: Lake, **stream: Any) -> MicroBatchStream:
@@ -99,8 +109,7 @@ def _job(log: EmbeddedLog, lake: Lake, **stream: Any) -> MicroBatchStream:
 
 @pytest.fixture
 def fed(log: EmbeddedLog) -> EmbeddedLog:
-    _produce(log, "rt.pin", PIN)
-    _produce(log, "rt.geo", GEO)
+    produce_fixture(log, "rt")
     return log
 
 
@@ -109,7 +118,7 @@ def test_windows_count_each_minute_whatever_the_micro_batches(
     fed: EmbeddedLog, lake: Lake, max_batch: int
 ) -> None:
     _job(fed, lake, max_batch=max_batch, realtime_flush_ms=0).run(threading.Event(), once=True)
-    _assert_windows(lake)
+    assert_windows(lake)
     sentiment = DeltaTable(lake.realtime("posts_by_category")).to_pyarrow_table().to_pylist()
     by_key = {(r["window_start"], r["category"]): r for r in sentiment}
     assert by_key[(_at(1), "art")]["scored_titles"] == 1  # index 5 has no title
@@ -128,8 +137,8 @@ def test_a_crash_before_the_flush_recounts_and_a_replay_counts_nothing_twice(
     assert stream_positions(lake, "pin"), "stream rows were committed before the crash"
 
     _job(fed, lake).run(threading.Event(), once=True)  # restart
-    _assert_windows(lake)
+    assert_windows(lake)
     _job(fed, lake).run(threading.Event(), once=True)  # and once more: nothing new
-    _assert_windows(lake)
+    assert_windows(lake)
     positions = stream_positions(lake, "pin")
     assert len(positions) == len(set(positions)) == len(PIN) - 1  # no stream row twice
