@@ -142,3 +142,30 @@ def test_a_crash_before_the_flush_recounts_and_a_replay_counts_nothing_twice(
     assert_windows(lake)
     positions = stream_positions(lake, "pin")
     assert len(positions) == len(set(positions)) == len(PIN) - 1  # no stream row twice
+
+
+def test_top_and_trending_read_the_last_minutes(fed: EmbeddedLog, lake: Lake) -> None:
+    from pinpipe.engines import interactive_engine
+    from pinpipe.serve.realtime import top, trending
+
+    _job(fed, lake).run(threading.Event(), once=True)
+    reader = interactive_engine()
+    now = BASE + 10 * MIN  # just after the fixture's last window (minute 9)
+    try:
+        last_5 = top(lake, reader, "posts_by_category", 5, now_ms=now).to_pylist()
+        last_15 = top(lake, reader, "posts_by_category", 15, now_ms=now).to_pylist()
+        countries = top(lake, reader, "events_by_country", 60, now_ms=now).to_pylist()
+        hot = trending(lake, reader, baseline_minutes=9, now_ms=now).to_pylist()
+    finally:
+        reader.close()
+    assert [(r["category"], r["posts"]) for r in last_5] == [("art", 1), ("diy", 1)]
+    assert [(r["category"], r["posts"]) for r in last_15] == [
+        ("art", 4), ("diy", 2), (None, 1)
+    ]  # fmt: skip
+    assert [(r["country"], r["events"]) for r in countries] == [("Chad", 2), (None, 1)]
+    # Minute 9 against minutes 0-8: diy 1 vs 1/9 a minute, art 1 vs 3/9, the NULL 0 vs 1/9.
+    by_category = {r["category"]: r for r in hot}
+    assert by_category["diy"]["score"] == pytest.approx(2 / (1 / 9 + 1))
+    assert by_category["art"]["score"] == pytest.approx(2 / (3 / 9 + 1))
+    assert by_category[None]["score"] == pytest.approx(1 / (1 / 9 + 1))
+    assert [r["category"] for r in hot] == ["diy", "art", None]
