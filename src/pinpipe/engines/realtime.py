@@ -25,7 +25,15 @@ from pinpipe.lake.delta import Positions, TableStore, app_id, drop_committed
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TableName
 from pinpipe.settings import StreamSettings
-from pinpipe.transform.realtime import AGGREGATES, Aggregate, Clock, MicroBatch, combine, deltas
+from pinpipe.transform.realtime import (
+    AGGREGATES,
+    Aggregate,
+    Clock,
+    MicroBatch,
+    combine,
+    count,
+    judge,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +100,17 @@ class RealtimeWindows:
             strict=True,
         ):
             ends[(topic, partition)] = max(ends.get((topic, partition), 0), offset + 1)
+        # Aggregates that counted the same offsets with the same clocks (the usual case)
+        # share one judgement of the batch.
+        groups: dict[tuple[object, ...], list[Aggregate]] = {}
         for aggregate in self._feeding(batch.table):
             self._load(aggregate, partitions)
-            counted = self._counted[aggregate.name]
+            counted, clock = self._counted[aggregate.name], self._clock.get(aggregate.name, {})
+            state = tuple((tp, counted.get(tp), clock.get(tp)) for tp in partitions)
+            groups.setdefault(state, []).append(aggregate)
+        for aggregates in groups.values():
+            first = aggregates[0].name
+            counted = self._counted[first]
             fresh = MicroBatch(
                 batch.table,
                 drop_committed(batch.records, counted),
@@ -103,16 +119,18 @@ class RealtimeWindows:
             )
             if fresh.records.num_rows == 0:
                 continue
-            found, clock = deltas(
-                fresh, self._clock.get(aggregate.name, {}), self._settings.allowed_lateness_ms,
-                aggregate,
-            )  # fmt: skip
-            self._clock[aggregate.name] = clock
-            for tp, end in ends.items():
-                counted[tp] = max(counted.get(tp, 0), end)
-            self._pending.setdefault(aggregate.name, [])
-            if found is not None:
-                self._pending[aggregate.name].append(found)
+            judged, clock = judge(
+                fresh, self._clock.get(first, {}), self._settings.allowed_lateness_ms
+            )
+            for aggregate in aggregates:
+                self._clock[aggregate.name] = dict(clock)
+                mine = self._counted[aggregate.name]
+                for tp, end in ends.items():
+                    mine[tp] = max(mine.get(tp, 0), end)
+                found = count(judged, aggregate)
+                pending = self._pending.setdefault(aggregate.name, [])
+                if found is not None:
+                    pending.append(found)
 
     def due(self) -> bool:
         return (time.monotonic() - self._last_flush) * 1000 >= self._settings.realtime_flush_ms
