@@ -163,11 +163,18 @@ class MicroBatchStream:
         interval = self._settings.trigger_interval_ms / 1000
         while not stop.is_set():
             started = time.monotonic()
+            mark = self._log.append_mark()
             consumed = self.step()
             if once and consumed == 0:
                 return
             if consumed < self._settings.max_batch:
-                stop.wait(max(0.0, interval - (time.monotonic() - started)))
+                # Wake as soon as the log takes new records (same process); the trigger
+                # interval bounds the wait for appends this process cannot see.
+                left = max(0.0, interval - (time.monotonic() - started))
+                if self._settings.wake_on_append:
+                    self._log.wait_for_appends(mark, left, stop)
+                else:
+                    stop.wait(left)
         while self.step():
             pass
 

@@ -9,6 +9,7 @@ offsets of a consumer group.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -156,6 +157,18 @@ class Log(ABC):
     @abstractmethod
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         """Commit ``{(topic, partition): next offset}`` for ``group`` atomically."""
+
+    def append_mark(self) -> int:
+        """A mark of the appends seen so far, for ``wait_for_appends`` (0: this backend
+        cannot tell, so waiting always lasts the timeout)."""
+        return 0
+
+    def wait_for_appends(self, mark: int, timeout: float, stop: threading.Event) -> bool:
+        """Block until an append after ``mark``, ``timeout`` seconds, or ``stop``; True when
+        records arrived. Lets a reader in the same process wake on new data instead of
+        polling; backends that cannot tell simply wait out the timeout."""
+        stop.wait(timeout)
+        return False
 
     def delete_topic(self, topic: str) -> None:
         """Delete ``topic`` with its records and committed offsets; raises ``UnknownTopicError``.

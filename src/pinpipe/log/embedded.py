@@ -20,6 +20,7 @@ import itertools
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,33 @@ from pinpipe.log.base import (
 )
 from pinpipe.log.partitioner import choose_partitions
 from pinpipe.log.sqlite_schema import BUSY_TIMEOUT_MS, connect, init_schema
+
+
+class _Appends:
+    """Appends to one log file by any handle of this process: a counter and a condition."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def signal(self) -> None:
+        with self.changed:
+            self.count += 1
+            self.changed.notify_all()
+
+
+_APPENDS: dict[str, _Appends] = {}
+_APPENDS_LOCK = threading.Lock()
+
+
+def _appends_of(path: Path) -> _Appends:
+    key = str(path.resolve())
+    with _APPENDS_LOCK:
+        return _APPENDS.setdefault(key, _Appends())
+
+
+_WAKE_SLICE_S = 0.05
+"""How often a waiting reader also looks at its stop event."""
 
 _INSERT = (
     "INSERT INTO records (topic_id, partition, offset, timestamp, key, value) "
@@ -110,6 +138,7 @@ class EmbeddedLog(Log):
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        self._appends = _appends_of(self.path)
         with _sqlite_errors("open the log"):
             self._writer = connect(self.path, fsync=fsync)
             init_schema(self._writer)
@@ -187,6 +216,8 @@ class EmbeddedLog(Log):
                     _ADVANCE, [(next_offsets[k], sizes[k], k[0], k[1]) for k in touched]
                 )
         self._topics.update(created)
+        if rows:
+            self._appends.signal()
         if (self.retention_ms or self.retention_bytes) and timestamp >= self._next_retention_ms:
             self._next_retention_ms = timestamp + self.retention_check_ms
             self.enforce_retention(timestamp)
@@ -339,6 +370,21 @@ class EmbeddedLog(Log):
             conn.execute("DELETE FROM topics WHERE id = ?", (meta.id,))
             conn.execute("DELETE FROM group_offsets WHERE topic = ?", (topic,))
         self._topics.pop(topic, None)
+
+    def append_mark(self) -> int:
+        return self._appends.count
+
+    def wait_for_appends(self, mark: int, timeout: float, stop: threading.Event) -> bool:
+        """Wake on an append by any handle of this file in this process (other processes'
+        appends are seen when the timeout ends, as with polling)."""
+        deadline = time.monotonic() + timeout
+        with self._appends.changed:
+            while self._appends.count == mark and not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._appends.changed.wait(min(left, _WAKE_SLICE_S))
+        return self._appends.count != mark
 
     def close(self) -> None:
         if self._closed:
