@@ -7,7 +7,8 @@
 │   ├── ``UnknownTopicError``     topic does not exist (terminal)
 │   ├── ``InvalidTopicError``     name breaks Kafka's naming rules (terminal)
 │   ├── ``UnknownPartitionError`` partition number outside the topic's range (terminal)
-│   └── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
+│   ├── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
+│   └── ``IdempotencyConflictError`` an idempotency key reused for other records (terminal)
 ├── ``IngestError``          a request the ingest API refuses (carries HTTP status and code)
 │   └── ``RetryLaterError``       rate limited (429) or draining (503), with Retry-After
 ├── ``StorageError``         the lake's storage refused a read or write (names the object)
@@ -81,6 +82,19 @@ class OffsetOutOfRangeError(LogError):
         self.topic = topic
         self.partition = partition
         self.offset = offset
+
+
+class IdempotencyConflictError(LogError):
+    """An idempotency key already stands for an append of other records."""
+
+    transient = False
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used for a different request (other topic "
+            "or records) within the idempotency window; send each new request with a fresh key"
+        )
+        self.key = key
 
 
 class IngestError(PinpipeError):

@@ -92,6 +92,10 @@ class IngestSettings(_Section):
     auto_create_topics: bool = True
     """Kafka REST and API Gateway routes create unknown topics (Kafka's broker default);
     the native Kinesis protocol always needs CreateStream, like Kinesis."""
+    idempotency_window_s: float = Field(24 * 3600, gt=0)
+    """How long a produce request's ``Idempotency-Key`` is remembered: a resend within it
+    answers the first send's offsets and appends nothing (embedded log: in the log file,
+    so across restarts; Kafka: in the ingest process's memory)."""
     workers: int = Field(1, ge=1, le=64)
     """Server processes for ``pinpipe serve`` (each has its own group commit)."""
     drain_seconds: float = Field(0.0, ge=0)

@@ -125,6 +125,8 @@ class IngestApp:
         finally:
             self.inflight -= 1
             self.ctx.metrics.inflight.dec()
+        if request.replayed and response.status < 300:
+            response.headers.append((b"idempotent-replayed", b"true"))
         if response.status != 499:
             await _send(send, response, request.method == "HEAD")
         elapsed = time.perf_counter() - started

@@ -16,14 +16,22 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from pinpipe.errors import IngestError, PinpipeError
+from pinpipe.errors import IdempotencyConflictError, IngestError, PinpipeError
+from pinpipe.ingest import idempotency
 from pinpipe.ingest.auth import Authenticator, Principal, forbid
 from pinpipe.ingest.committer import AsyncCommitter
 from pinpipe.ingest.core import Request
 from pinpipe.ingest.errors import shutting_down
 from pinpipe.ingest.limits import RateLimiter, too_many
 from pinpipe.ingest.metrics import IngestMetrics
-from pinpipe.log.base import Log, Position, ProduceRecord, TopicInfo, validate_topic
+from pinpipe.log.base import (
+    Log,
+    Position,
+    ProduceRecord,
+    Replayed,
+    TopicInfo,
+    validate_topic,
+)
 from pinpipe.settings import IngestSettings
 
 T = TypeVar("T")
@@ -65,18 +73,35 @@ class IngestContext:
         return await self.call(self.log.topics)
 
     async def produce(
-        self, request: Request, topic: str, records: Sequence[ProduceRecord]
+        self,
+        request: Request,
+        topic: str,
+        records: Sequence[ProduceRecord],
+        key: str | None = None,
     ) -> list[Position]:
-        """Append durably (group commit); auto-creates the topic only when allowed."""
+        """Append durably (group commit); auto-creates the topic only when allowed.
+
+        ``key`` (else the request's ``Idempotency-Key`` header) makes the append happen once:
+        a resend answers the first positions and appends nothing (``request.replayed``).
+        """
         if not self.settings.auto_create_topics:
             await self.describe(topic)  # UnknownTopicError -> 404
+        if key is None:
+            key = request.headers.get(idempotency.HEADER)
+        once = None if key is None else idempotency.once(request.principal, key, topic, records)
         try:
-            positions = await self.committer.produce(topic, records)
+            positions = await self.committer.produce(topic, records, once)
+        except IdempotencyConflictError as exc:
+            raise idempotency.conflict(key or "") from exc
         except PinpipeError as exc:
             if self.draining and not isinstance(exc, IngestError):
                 raise shutting_down() from exc
             raise
-        request.records += len(positions)
+        if isinstance(positions, Replayed):
+            request.replayed = True
+            self.metrics.replays.inc()
+        else:
+            request.records += len(positions)
         return positions
 
     def close(self) -> None:

@@ -40,6 +40,7 @@ class Request:
         "raw_query",
         "receive",
         "records",
+        "replayed",
         "route",
         "scheme",
         "topic",
@@ -69,6 +70,8 @@ class Request:
         self.topic: str | None = None
         self.records = 0
         """Records this request appended (for metrics)."""
+        self.replayed = False
+        """An idempotent resend: answered from the first send, nothing appended."""
 
     @property
     def query(self) -> dict[str, str]:

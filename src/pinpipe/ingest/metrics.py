@@ -41,6 +41,11 @@ class IngestMetrics:
         )
         self.inflight = Gauge("pinpipe_ingest_inflight", "Requests being served", registry=r)
         self.draining = Gauge("pinpipe_ingest_draining", "1 while the server stops", registry=r)
+        self.replays = Counter(
+            "pinpipe_ingest_idempotent_replays",
+            "Produce requests answered from an earlier send with the same Idempotency-Key",
+            registry=r,
+        )
         self.commits = Counter(
             "pinpipe_ingest_commits", "Durable log transactions (group commits)", registry=r
         )

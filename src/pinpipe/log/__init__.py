@@ -22,6 +22,7 @@ __all__ = [
 def open_log(settings: Settings) -> Log:
     """The log backend the settings ask for, opened and ready."""
     cfg = settings.log
+    window_ms = int(settings.ingest.idempotency_window_s * 1000)
     if cfg.backend == "embedded":
         return EmbeddedLog(
             settings.log_path,
@@ -31,9 +32,12 @@ def open_log(settings: Settings) -> Log:
             retention_bytes=cfg.retention_bytes,
             auto_create=cfg.auto_create_topics,
             topic_filter=cfg.topic_filter,
+            idempotency_window_ms=window_ms,
         )
     if cfg.backend == "kafka":
         from pinpipe.log.kafka import KafkaLog  # confluent-kafka is an optional extra
 
-        return KafkaLog(cfg)
+        kafka = KafkaLog(cfg)
+        kafka.idempotency_window_ms = window_ms
+        return kafka
     raise ConfigError(f'unknown log backend {cfg.backend!r}: use "embedded" or "kafka"')
