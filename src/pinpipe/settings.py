@@ -7,10 +7,11 @@ resolve against it. Every section is a frozen model so components cannot drift a
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,6 +31,60 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+TABLE_TOPIC_PATTERN = r"^.*[._-](pin|geo|user)$"
+"""Names that feed a table by the suffix rule (``lake.line.table_of_topic``, tested to agree)."""
+
+
+class TopicSettings(_Section):
+    """Which topics pinpipe creates, writes and consumes: one policy for the ingest API, the
+    log and the jobs (``[topics]``; it replaces ``ingest.auto_create_topics``,
+    ``log.auto_create_topics`` and ``log.topic_filter``, which still work as old names)."""
+
+    pattern: str = ""
+    """Python regular expression searched in a topic name (anchor it: ``^...$``); empty: the
+    names that feed a table by the suffix rule (``<anything>.pin``, ``-pin``, ``_pin``, and
+    ``geo``, ``user``). The ingest API refuses to write or create other topics (403), the
+    log lists only matching topics, so the sink and stream jobs consume only those."""
+    auto_create: bool = True
+    """Create an allowed topic on its first produce (Kafka's broker default); the native
+    Kinesis protocol always needs CreateStream, like Kinesis."""
+    max_topics: int = Field(1000, ge=1)
+    """Most topics the log holds: creating one more is refused (403 at the ingest API)."""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"topics.pattern is not a valid regular expression: {exc}") from exc
+        return value
+
+    @property
+    def regex(self) -> str:
+        """The effective pattern: ``pattern``, else ``TABLE_TOPIC_PATTERN``."""
+        return self.pattern or TABLE_TOPIC_PATTERN
+
+    def allows(self, topic: str) -> bool:
+        return re.search(self.regex, topic) is not None
+
+    @property
+    def subscribe_pattern(self) -> str:
+        """``regex`` for a Java whole-name match (Spark's ``subscribePattern``)."""
+        return (self.pattern and f".*(?:{self.pattern}).*") or TABLE_TOPIC_PATTERN
+
+
+OPEN_TOPICS = TopicSettings(pattern=".*")
+"""Any valid name: for an ingest app or a log built without a policy (tests, embedding)."""
+
+_MOVED_TOPIC_SETTINGS = {
+    ("ingest", "auto_create_topics"): "auto_create",
+    ("log", "auto_create_topics"): "auto_create",
+    ("log", "topic_filter"): "pattern",
+}
+"""Old topic settings and their names in ``[topics]``; the old names still work."""
+
+
 class LogSettings(_Section):
     backend: Literal["embedded", "kafka"] = "embedded"
     """Which log backend carries the records."""
@@ -45,13 +100,8 @@ class LogSettings(_Section):
     """Embedded log: drop records older than this per partition (0: keep forever)."""
     retention_bytes: int = Field(0, ge=0)
     """Embedded log: keep at most this many key+value bytes per partition (0: unlimited)."""
-    auto_create_topics: bool = True
-    """Create a missing topic on first produce (kafka: ``partitions``, ``replication_factor``)."""
     replication_factor: int = Field(1, ge=1)
     """Replicas of a topic pinpipe creates on Kafka."""
-    topic_filter: str = ""
-    """Regular expression: when set, only matching topics are listed, so the sink and the
-    stream job consume only those (several pinpipes sharing one Kafka cluster)."""
     kafka: dict[str, str | int | float | bool] = Field(default_factory=dict, repr=False)
     """Extra librdkafka settings for every client, e.g. SASL/SSL:
     ``PINPIPE_LOG__KAFKA='{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", ...}'``."""
@@ -89,9 +139,6 @@ class IngestSettings(_Section):
     record_rate_limit: float = Field(0, ge=0)
     """Default records per second per key; 0: off. Kinesis PutRecords fails the excess
     records with ProvisionedThroughputExceededException, other routes answer 429."""
-    auto_create_topics: bool = True
-    """Kafka REST and API Gateway routes create unknown topics (Kafka's broker default);
-    the native Kinesis protocol always needs CreateStream, like Kinesis."""
     idempotency_window_s: float = Field(24 * 3600, gt=0)
     """How long a produce request's ``Idempotency-Key`` is remembered: a resend within it
     answers the first send's offsets and appends nothing (embedded log: in the log file,
@@ -215,8 +262,8 @@ class SparkSettings(_Section):
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     """Where the Structured Streaming job starts on a fresh checkpoint."""
     topic_pattern: str = ""
-    """Kafka topics the Structured Streaming job subscribes to (Java regex); empty: every
-    topic that feeds a table (``pinpipe.lake.line.TOPIC_PATTERN``)."""
+    """Kafka topics the Structured Streaming job subscribes to (Java regex, whole name);
+    empty: the topics ``topics.pattern`` allows."""
 
 
 class EmulatorSettings(_Section):
@@ -240,6 +287,7 @@ class Settings(BaseSettings):
     engine: EngineName = "duckdb"
     """The engine of the jobs (batch, stream, query): ``PINPIPE_ENGINE`` or ``--engine``.
     Interactive reads (``sql``) always run on the embedded engine over the same tables."""
+    topics: TopicSettings = TopicSettings()
     log: LogSettings = LogSettings()
     ingest: IngestSettings = IngestSettings()
     lake: LakeSettings = LakeSettings()
@@ -250,6 +298,35 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     quality: QualitySettings = QualitySettings()
     maintain: MaintainSettings = MaintainSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _move_topic_settings(cls, data: Any) -> Any:
+        """Old topic settings (``log.topic_filter``, ...) move to ``[topics]``; a clash fails."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        topics = data.get("topics", {})
+        topics = dict(
+            topics.model_dump(exclude_unset=True) if isinstance(topics, BaseModel) else topics
+        )
+        for (section, old), new in _MOVED_TOPIC_SETTINGS.items():
+            given = data.get(section)
+            if isinstance(given, BaseModel) or not isinstance(given, dict) or old not in given:
+                continue
+            given = dict(given)
+            value = given.pop(old)
+            data[section] = given
+            default = TopicSettings.model_fields[new].default
+            if topics.get(new, default) not in (default, value):
+                raise ValueError(
+                    f"{section}.{old} is now topics.{new}, which is also set (to another "
+                    f"value): remove {section}.{old}"
+                )
+            topics[new] = value
+        if topics:
+            data["topics"] = topics
+        return data
 
     @classmethod
     def settings_customise_sources(

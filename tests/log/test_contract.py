@@ -12,6 +12,7 @@ from pinpipe.errors import (
     InvalidTopicError,
     LogError,
     OffsetOutOfRangeError,
+    TopicLimitError,
     UnknownPartitionError,
     UnknownTopicError,
 )
@@ -270,3 +271,15 @@ def test_produce_many_once_appends_a_key_once(backend: Backend) -> None:
     (unkeyed,) = log.produce_many_once([(topic, records)], [None])
     assert not isinstance(unkeyed, Replayed)
     assert [log.end_offset(topic, p) for p in (0, 1)] == [2, 2]
+
+
+def test_max_topics_counts_the_topics_the_filter_lists(backend: Backend) -> None:
+    prefix = backend.topic("ceiling")
+    log = backend.open(topic_filter=f"^{prefix}", max_topics=2)
+    log.create_topic(f"{prefix}.a")
+    log.create_topic(f"{prefix}.b")
+    log.create_topic(f"{prefix}.a")  # an existing topic is not one more
+    with pytest.raises(TopicLimitError, match=r"topics\.max_topics"):
+        log.create_topic(f"{prefix}.c")
+    with pytest.raises(TopicLimitError):
+        log.produce(f"{prefix}.d", [ProduceRecord(b"x")])

@@ -26,7 +26,7 @@ from pinpipe.ingest import (
     ops,
 )
 from pinpipe.ingest.auth import Principal
-from pinpipe.ingest.context import IngestContext
+from pinpipe.ingest.context import TOPIC_NOT_ALLOWED, IngestContext
 from pinpipe.ingest.core import (
     Disconnected,
     Door,
@@ -38,9 +38,9 @@ from pinpipe.ingest.core import (
     error_response,
     read_body,
 )
-from pinpipe.ingest.errors import from_log_error, internal_error, shutting_down
+from pinpipe.ingest.errors import TOPIC_LIMIT, from_log_error, internal_error, shutting_down
 from pinpipe.log.base import Log
-from pinpipe.settings import IngestSettings
+from pinpipe.settings import OPEN_TOPICS, IngestSettings, TopicSettings
 
 logger = logging.getLogger("pinpipe.ingest")
 access_logger = logging.getLogger("pinpipe.ingest.access")
@@ -51,8 +51,10 @@ Scope = dict[str, Any]
 class IngestApp:
     """The ASGI application. ``ctx`` holds the state; ``router`` the routes of every door."""
 
-    def __init__(self, log: Log, settings: IngestSettings) -> None:
-        self.ctx = IngestContext(log, settings)
+    def __init__(
+        self, log: Log, settings: IngestSettings, topics: TopicSettings = OPEN_TOPICS
+    ) -> None:
+        self.ctx = IngestContext(log, settings, topics)
         routes: list[Route] = [
             *ops.routes(self.ctx, self),
             *kafka_rest.routes(self.ctx),
@@ -180,7 +182,9 @@ class IngestApp:
 
     def _refuse(self, exc: IngestError, door: Door) -> Response:
         reason = {401: "unauthenticated", 403: "forbidden", 413: "too_large", 429: "rate_limited"}
-        if exc.status in reason:
+        if exc.code in _REASON_BY_CODE:
+            self.ctx.metrics.reject(_REASON_BY_CODE[exc.code])
+        elif exc.status in reason:
             self.ctx.metrics.reject(reason[exc.status])
         elif 400 <= exc.status < 500 and exc.status != 404:
             self.ctx.metrics.reject("invalid")
@@ -192,6 +196,13 @@ class IngestApp:
         if exc.status == 503:
             response.headers.append((b"connection", b"close"))
         return response
+
+
+_REASON_BY_CODE: dict[int | str, str] = {
+    TOPIC_NOT_ALLOWED: "topic_not_allowed",
+    TOPIC_LIMIT: "topic_limit",
+}
+"""Rejections counted by a reason of their own rather than their status's."""
 
 
 def _no_route(request: Request, allowed: list[str]) -> IngestError:
@@ -238,6 +249,12 @@ def _access_log(request: Request, status: int, elapsed: float) -> None:
     access_logger.info(orjson.dumps(line).decode())
 
 
-def create_app(log: Log, settings: IngestSettings) -> IngestApp:
-    """A ready ASGI app; run it with ``pinpipe.ingest.server.serve`` (uvicorn)."""
-    return IngestApp(log, settings)
+def create_app(
+    log: Log, settings: IngestSettings, topics: TopicSettings = OPEN_TOPICS
+) -> IngestApp:
+    """A ready ASGI app; run it with ``pinpipe.ingest.server.serve`` (uvicorn).
+
+    ``topics`` is the topic policy; servers pass ``Settings.topics``, and without it any
+    valid name may be written (an app embedded in a test or a program of its own).
+    """
+    return IngestApp(log, settings, topics)

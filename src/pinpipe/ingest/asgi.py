@@ -15,4 +15,4 @@ from pinpipe.settings import load_settings
 
 def app_from_settings() -> IngestApp:
     settings = load_settings()
-    return create_app(open_log(settings), settings.ingest)
+    return create_app(open_log(settings), settings.ingest, settings.topics)

@@ -32,9 +32,15 @@ from pinpipe.log.base import (
     TopicInfo,
     validate_topic,
 )
-from pinpipe.settings import IngestSettings
+from pinpipe.settings import OPEN_TOPICS, IngestSettings, TopicSettings
 
 T = TypeVar("T")
+
+TOPIC_NOT_ALLOWED = 40302
+TABLE_TOPICS = "names that feed a table: <anything>.pin, .geo or .user (also -pin, _pin, ...)"
+
+MAX_CHECKED_TOPICS = 10_000
+"""Topic names whose policy check is remembered (a set lookup instead of a regex search)."""
 
 LOG_THREADS = 4
 """Threads for blocking log calls: enough for a few slow broker round trips at once, few
@@ -44,9 +50,14 @@ enough that the embedded log keeps a handful of read connections."""
 class IngestContext:
     """The state the route modules share; one per app."""
 
-    def __init__(self, log: Log, settings: IngestSettings) -> None:
+    def __init__(
+        self, log: Log, settings: IngestSettings, topics: TopicSettings = OPEN_TOPICS
+    ) -> None:
         self.log = log
         self.settings = settings
+        self.topic_policy = topics
+        """Which topics may be written and created (``[topics]``)."""
+        self._writable: set[str] = set()
         self.metrics = IngestMetrics()
         self.committer = AsyncCommitter(log, on_commit=self.metrics.commits.inc)
         self.auth = Authenticator(settings.api_keys)
@@ -84,7 +95,8 @@ class IngestContext:
         ``key`` (else the request's ``Idempotency-Key`` header) makes the append happen once:
         a resend answers the first positions and appends nothing (``request.replayed``).
         """
-        if not self.settings.auto_create_topics:
+        self.writable(topic)
+        if not self.topic_policy.auto_create:
             await self.describe(topic)  # UnknownTopicError -> 404
         if key is None:
             key = request.headers.get(idempotency.HEADER)
@@ -118,6 +130,23 @@ class IngestContext:
         if request.principal is not None:
             forbid(request.principal, name)
         return name
+
+    def writable(self, topic: str) -> None:
+        """403 unless ``topics.pattern`` lets this topic be written and created."""
+        if topic in self._writable:
+            return
+        if not self.topic_policy.allows(topic):
+            rule = (
+                self.topic_policy.pattern or "names that feed a table: <anything>.pin, .geo, .user"
+            )
+            raise IngestError(
+                403,
+                TOPIC_NOT_ALLOWED,
+                f"topic {topic!r} may not be written or created on this server: it does not "
+                f"match the setting topics.pattern ({rule})",
+            )
+        if len(self._writable) < MAX_CHECKED_TOPICS:
+            self._writable.add(topic)
 
     def record_budget(self, request: Request, n: int) -> int:
         """How many of ``n`` records the caller's record rate limit lets through now."""

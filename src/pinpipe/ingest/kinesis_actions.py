@@ -71,6 +71,7 @@ async def create_stream(
 ) -> dict[str, Any]:
     body = models.validate(models.CREATE_STREAM, doc, _explain)
     name = ctx.topic(request, body["StreamName"])
+    ctx.writable(name)
     shards = body.get("ShardCount", ON_DEMAND_SHARDS)
     try:
         await ctx.describe(name)
@@ -261,6 +262,7 @@ def _record(entry: Entry, shards: int) -> ProduceRecord:
 async def _shards_for_write(ctx: IngestContext, request: Request, name: str, create: bool) -> int:
     """The stream's shard count; creates the stream when ``create``."""
     ctx.topic(request, name)
+    ctx.writable(name)
     try:
         return (await ctx.describe(name)).partitions
     except UnknownTopicError as exc:

@@ -114,7 +114,7 @@ def _serve_one(
     owned = log is None
     active_log = open_log(settings) if log is None else log
     try:
-        app = create_app(active_log, ingest)
+        app = create_app(active_log, ingest, settings.topics)
         config = uvicorn.Config(
             app,
             host=ingest.host,

@@ -28,6 +28,7 @@ from pinpipe.errors import (
     IdempotencyConflictError,
     LogError,
     OffsetOutOfRangeError,
+    TopicLimitError,
     UnknownPartitionError,
     UnknownTopicError,
 )
@@ -99,6 +100,7 @@ class EmbeddedLog(Log):
         retention_check_ms: int = 1_000,
         auto_create: bool = True,
         topic_filter: str = "",
+        max_topics: int = 0,
         idempotency_window_ms: int = DEFAULT_IDEMPOTENCY_WINDOW_MS,
         clock: Clock = wall_clock_ms,
     ) -> None:
@@ -119,6 +121,8 @@ class EmbeddedLog(Log):
         self._next_prune_ms = 0
         self.auto_create = auto_create
         self._wanted = re.compile(topic_filter or ".*")
+        self.max_topics = max_topics
+        """Most topics the file may hold (0: no limit); creating one more raises."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._topics: dict[str, _Topic] = {}
@@ -474,6 +478,10 @@ class EmbeddedLog(Log):
         return None if row is None else _Topic(row[0], topic, row[1])
 
     def _insert_topic(self, conn: sqlite3.Connection, topic: str, partitions: int | None) -> _Topic:
+        if self.max_topics:
+            (held,) = conn.execute("SELECT count(*) FROM topics").fetchone()
+            if held >= self.max_topics:
+                raise TopicLimitError(topic, self.max_topics)
         count = partitions or self.default_partitions
         cursor = conn.execute(
             "INSERT INTO topics (name, partitions, created_ms) VALUES (?, ?, ?)",

@@ -247,9 +247,10 @@ class SparkEngine(Engine):
             )
         from pinpipe.engines.spark.stream import SparkStreamJob
 
-        return SparkStreamJob(
-            self, lake, settings.log.bootstrap_servers, settings.stream, settings.spark
-        )
+        spark = settings.spark
+        if not spark.topic_pattern:  # the topic policy, unless Spark is given its own
+            spark = spark.model_copy(update={"topic_pattern": settings.topics.subscribe_pattern})
+        return SparkStreamJob(self, lake, settings.log.bootstrap_servers, settings.stream, spark)
 
     def job_command(self, job: Job, settings: Settings) -> list[str]:
         """``spark-submit`` of pinpipe's driver script with the connectors it needs."""
