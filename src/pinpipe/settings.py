@@ -132,6 +132,17 @@ class IngestSettings(_Section):
     max_request_bytes: int = Field(10 * 1024 * 1024, ge=1)
     max_record_bytes: int = Field(1024 * 1024, ge=1)
     max_records_per_request: int = Field(10_000, ge=1)
+    max_inflight_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    """Request body bytes held in memory at once; past it a request is refused with 503 +
+    Retry-After before its body is read, so a flood of large requests cannot grow memory."""
+    header_timeout_s: float = Field(10.0, gt=0)
+    """A request's head (request line and headers) must arrive within this (else 408)."""
+    body_timeout_s: float = Field(30.0, gt=0)
+    """A request body must arrive within this (a streamed v3 body: each chunk; else 408)."""
+    keep_alive_s: int = Field(5, ge=1)
+    """Idle keep-alive connections are closed after this (uvicorn's ``timeout_keep_alive``)."""
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    """Most bytes of a request's head (else 431 and the connection is closed)."""
     rate_limit: float = Field(0, ge=0)
     """Default requests per second per API key (or per client address without keys); 0: off."""
     rate_burst: float = Field(0, ge=0)

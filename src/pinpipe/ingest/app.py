@@ -36,9 +36,9 @@ from pinpipe.ingest.core import (
     Router,
     door_of,
     error_response,
-    read_body,
 )
 from pinpipe.ingest.errors import TOPIC_LIMIT, from_log_error, internal_error, shutting_down
+from pinpipe.ingest.limits import OVERLOADED
 from pinpipe.log.base import Log
 from pinpipe.settings import OPEN_TOPICS, IngestSettings, TopicSettings
 
@@ -127,6 +127,8 @@ class IngestApp:
         finally:
             self.inflight -= 1
             self.ctx.metrics.inflight.dec()
+            if request.reserved:
+                self.ctx.budget.give(request.reserved)
         if request.replayed and response.status < 300:
             response.headers.append((b"idempotent-replayed", b"true"))
         if response.status != 499:
@@ -165,7 +167,7 @@ class IngestApp:
                 rate = principal.key.rate_limit if principal.key else None
                 self.ctx.limiter.check(principal.bucket_id, rate)
             if not route.streaming:
-                request.body = await read_body(request, self.ctx.settings.max_request_bytes)
+                request.body = await self.ctx.read_body(request)
             return await route.handler(request)
         except IngestError as exc:
             return self._refuse(exc, door)
@@ -201,6 +203,8 @@ class IngestApp:
 _REASON_BY_CODE: dict[int | str, str] = {
     TOPIC_NOT_ALLOWED: "topic_not_allowed",
     TOPIC_LIMIT: "topic_limit",
+    OVERLOADED: "overloaded",
+    408: "body_timeout",
 }
 """Rejections counted by a reason of their own rather than their status's."""
 

@@ -20,9 +20,9 @@ from pinpipe.errors import IdempotencyConflictError, IngestError, PinpipeError
 from pinpipe.ingest import idempotency
 from pinpipe.ingest.auth import Authenticator, Principal, forbid
 from pinpipe.ingest.committer import AsyncCommitter
-from pinpipe.ingest.core import Request
+from pinpipe.ingest.core import Request, read_body
 from pinpipe.ingest.errors import shutting_down
-from pinpipe.ingest.limits import RateLimiter, too_many
+from pinpipe.ingest.limits import BodyBudget, RateLimiter, too_many
 from pinpipe.ingest.metrics import IngestMetrics
 from pinpipe.log.base import (
     Log,
@@ -64,8 +64,17 @@ class IngestContext:
         self.limiter = RateLimiter(
             settings.rate_limit, settings.rate_burst, settings.record_rate_limit
         )
+        self.budget = BodyBudget(settings.max_inflight_bytes, self.metrics.inflight_bytes.set)
+        """Request-body bytes in memory, capped (``ingest.max_inflight_bytes``)."""
         self.draining = False
         self._log_calls = ThreadPoolExecutor(LOG_THREADS, thread_name_prefix="pinpipe-log")
+
+    async def read_body(self, request: Request) -> bytes:
+        """The request's body within the size limit, the body budget and the body deadline."""
+        settings = self.settings
+        return await read_body(
+            request, settings.max_request_bytes, self.budget, settings.body_timeout_s
+        )
 
     # -- the log, off the event loop --------------------------------------------------------
 

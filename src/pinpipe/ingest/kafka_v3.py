@@ -14,6 +14,7 @@ kept for a request body over ``max_request_bytes``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from pydantic_core import ErrorDetails
 
 from pinpipe.errors import IngestError, PinpipeError
 from pinpipe.ingest import idempotency, models
-from pinpipe.ingest.core import Request, Response, Route, json_response, read_body
+from pinpipe.ingest.core import Request, Response, Route, json_response
 from pinpipe.ingest.errors import from_log_error, invalid
 from pinpipe.log.base import Position, ProduceRecord
 
@@ -67,7 +68,7 @@ def routes(ctx: IngestContext) -> list[Route]:
             "transfer-encoding", ""
         ):
             return Response(200, stream=_streamed(ctx, request, topic))
-        body = await read_body(request, ctx.settings.max_request_bytes)
+        body = await ctx.read_body(request)
         request.body = body
         docs = list(split_concatenated(body))
         if not docs:
@@ -274,7 +275,22 @@ async def _streamed(ctx: IngestContext, request: Request, topic: str) -> AsyncIt
     total = 0
     sent = 0
     while True:
-        message = await request.receive()
+        try:
+            async with asyncio.timeout(ctx.settings.body_timeout_s):
+                message = await request.receive()
+        except TimeoutError:
+            ctx.metrics.reject("body_timeout")
+            yield (
+                orjson.dumps(
+                    {
+                        "error_code": 408,
+                        "message": "no record arrived within "
+                        f"ingest.body_timeout_s ({ctx.settings.body_timeout_s:g} s)",
+                    }
+                )
+                + b"\n"
+            )
+            return
         if message["type"] == "http.disconnect":
             return
         chunk = message.get("body", b"")

@@ -1,13 +1,16 @@
-"""Per-key rate limits: token buckets for requests and for records.
+"""Limits against abuse: per-key rate limits (token buckets) and the in-flight body budget.
 
 A bucket refills continuously at ``rate`` tokens per second up to ``burst``; an empty bucket
-answers 429 with ``Retry-After`` (whole seconds, rounded up, as HTTP wants).
+answers 429 with ``Retry-After`` (whole seconds, rounded up, as HTTP wants). The body budget
+caps the request-body bytes held in memory at once: a request that would pass it is refused
+with 503 + Retry-After before its body is read (by ``Content-Length``, or chunk by chunk).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from pinpipe.errors import RetryLaterError
 
@@ -85,3 +88,42 @@ def _bucket(buckets: dict[str, TokenBucket], key: str, rate: float, burst: float
 def too_many(wait: float, why: str) -> RetryLaterError:
     """429 with the Retry-After seconds (whole, at least 1)."""
     return RetryLaterError(429, 429, f"too many requests: {why}; retry later", math.ceil(wait) or 1)
+
+
+OVERLOADED = 50302
+"""The code of a request refused because the body budget is spent."""
+
+
+class BodyBudget:
+    """Bytes of request bodies held right now, at most ``limit`` (``ingest.max_inflight_bytes``).
+
+    One per app; only the event loop touches it, so plain integers suffice.
+    """
+
+    __slots__ = ("held", "limit", "on_change")
+
+    def __init__(self, limit: int, on_change: Callable[[int], None] | None = None) -> None:
+        self.limit = limit
+        self.held = 0
+        self.on_change = on_change
+        """Called with the bytes held after each change (the in-flight bytes gauge)."""
+
+    def take(self, n: int) -> None:
+        """Hold ``n`` more bytes, or refuse with 503 when that would pass the limit."""
+        if self.held + n > self.limit:
+            raise RetryLaterError(
+                503,
+                OVERLOADED,
+                f"the server holds {self.held} bytes of request bodies, and this request would "
+                f"pass ingest.max_inflight_bytes ({self.limit}); retry in a moment",
+                1,
+            )
+        self.held += n
+        if self.on_change is not None:
+            self.on_change(self.held)
+
+    def give(self, n: int) -> None:
+        if n:
+            self.held -= n
+            if self.on_change is not None:
+                self.on_change(self.held)

@@ -33,7 +33,7 @@ from pinpipe.errors import ConfigError, PinpipeError
 from pinpipe.ingest.app import IngestApp, create_app
 from pinpipe.log import open_log
 from pinpipe.log.base import Log
-from pinpipe.settings import Settings
+from pinpipe.settings import IngestSettings, Settings
 
 logger = logging.getLogger("pinpipe.ingest")
 
@@ -123,7 +123,9 @@ def _serve_one(
             access_log=False,
             log_config=None,
             server_header=False,
-            http=_http_impl(),
+            http=_http_impl(ingest, app),
+            timeout_keep_alive=ingest.keep_alive_s,
+            h11_max_incomplete_event_size=ingest.max_header_bytes,
             timeout_graceful_shutdown=30,
         )
         server = _Server(config, handle_signals=stop is None)
@@ -140,12 +142,18 @@ def _serve_one(
             active_log.close()
 
 
-def _http_impl() -> str:
+def _http_impl(ingest: IngestSettings, app: IngestApp) -> type[asyncio.Protocol] | str:
+    """httptools with a deadline and a cap on request heads (``slow_clients``), else h11
+    (which caps heads itself; it has no head deadline)."""
     try:
         import httptools  # noqa: F401
     except ImportError:
         return "h11"
-    return "httptools"
+    from pinpipe.ingest.slow_clients import guarded_protocol
+
+    return guarded_protocol(
+        ingest.header_timeout_s, ingest.max_header_bytes, app.ctx.metrics.reject
+    )
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
