@@ -123,12 +123,23 @@ class ApiKey(_Section):
 
 
 class IngestSettings(_Section):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    """Errors never echo what was given: it may be a plain API key put where a hash goes."""
+
     host: str = "127.0.0.1"
     port: int = Field(8082, ge=0, le=65535)
     api_keys: tuple[ApiKey, ...] = ()
     """Accepted API keys (hashed); required when binding to a non-loopback address.
 
     Each entry is ``"sha256:<hex>"`` or a table ``{sha256, name, topics, rate_limit, ...}``."""
+    api_keys_file: str = ""
+    """A TOML file with ``api_keys = [...]`` (entries as in ``api_keys``), relative to home;
+    read at start and again on SIGHUP, so keys change without a restart. With a file, an empty
+    key list refuses every request (the server never falls open)."""
+    tls_cert_file: str = ""
+    """PEM certificate (chain) to serve HTTPS with, relative to home; needs ``tls_key_file``."""
+    tls_key_file: str = ""
+    """PEM private key of ``tls_cert_file``."""
     max_request_bytes: int = Field(10 * 1024 * 1024, ge=1)
     max_record_bytes: int = Field(1024 * 1024, ge=1)
     max_records_per_request: int = Field(10_000, ge=1)
@@ -164,6 +175,12 @@ class IngestSettings(_Section):
     """Most live v2 consumer instances per process."""
     consumer_timeout_ms: int = Field(300_000, ge=1000)
     """Idle v2 consumer instances are removed after this (Kafka REST's default)."""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> IngestSettings:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("HTTPS needs both ingest.tls_cert_file and ingest.tls_key_file")
+        return self
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -292,6 +309,7 @@ class Settings(BaseSettings):
         env_prefix="PINPIPE_",
         env_nested_delimiter="__",
         extra="forbid",
+        hide_input_in_errors=True,  # a value put in the wrong place may be a secret
     )
 
     home: Path = Path(DEFAULT_HOME)

@@ -12,16 +12,18 @@ answers from memory, so the hot produce routes pay no thread hop.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from pinpipe.errors import IdempotencyConflictError, IngestError, PinpipeError
+from pinpipe.errors import ConfigError, IdempotencyConflictError, IngestError, PinpipeError
 from pinpipe.ingest import idempotency
 from pinpipe.ingest.auth import Authenticator, Principal, forbid
 from pinpipe.ingest.committer import AsyncCommitter
 from pinpipe.ingest.core import Request, read_body
 from pinpipe.ingest.errors import shutting_down
+from pinpipe.ingest.key_file import read_key_file
 from pinpipe.ingest.limits import BodyBudget, RateLimiter, too_many
 from pinpipe.ingest.metrics import IngestMetrics
 from pinpipe.log.base import (
@@ -35,6 +37,8 @@ from pinpipe.log.base import (
 from pinpipe.settings import OPEN_TOPICS, IngestSettings, TopicSettings
 
 T = TypeVar("T")
+
+logger = logging.getLogger("pinpipe.ingest")
 
 TOPIC_NOT_ALLOWED = 40302
 TABLE_TOPICS = "names that feed a table: <anything>.pin, .geo or .user (also -pin, _pin, ...)"
@@ -60,7 +64,7 @@ class IngestContext:
         self._writable: set[str] = set()
         self.metrics = IngestMetrics()
         self.committer = AsyncCommitter(log, on_commit=self.metrics.commits.inc)
-        self.auth = Authenticator(settings.api_keys)
+        self.auth = self.authenticator()
         self.limiter = RateLimiter(
             settings.rate_limit, settings.rate_burst, settings.record_rate_limit
         )
@@ -68,6 +72,22 @@ class IngestContext:
         """Request-body bytes in memory, capped (``ingest.max_inflight_bytes``)."""
         self.draining = False
         self._log_calls = ThreadPoolExecutor(LOG_THREADS, thread_name_prefix="pinpipe-log")
+
+    def authenticator(self) -> Authenticator:
+        """The configured keys: ``ingest.api_keys`` and those of ``ingest.api_keys_file``."""
+        path = self.settings.api_keys_file
+        keys = self.settings.api_keys + (read_key_file(path) if path else ())
+        return Authenticator(keys, required=bool(path))
+
+    def reload_keys(self) -> None:
+        """Re-read ``ingest.api_keys_file``; on a bad file keep the keys in use (logged)."""
+        try:
+            auth = self.authenticator()
+        except ConfigError as exc:
+            logger.error("API keys not reloaded, the old ones stay in use: %s", exc)
+            return
+        self.auth = auth  # one reference swap: requests see the old or the new keys
+        logger.warning("API keys reloaded from ingest.api_keys_file: %d keys", len(auth.keys))
 
     async def read_body(self, request: Request) -> bytes:
         """The request's body within the size limit, the body budget and the body deadline."""
