@@ -24,7 +24,7 @@ from pinpipe.ingest.committer import AsyncCommitter
 from pinpipe.ingest.core import Request, read_body
 from pinpipe.ingest.errors import shutting_down
 from pinpipe.ingest.key_file import read_key_file
-from pinpipe.ingest.limits import BodyBudget, RateLimiter, too_many
+from pinpipe.ingest.limits import BodyBudget, BodyDeadlines, RateLimiter, too_many
 from pinpipe.ingest.metrics import IngestMetrics
 from pinpipe.log.base import (
     Log,
@@ -70,6 +70,7 @@ class IngestContext:
         )
         self.budget = BodyBudget(settings.max_inflight_bytes, self.metrics.inflight_bytes.set)
         """Request-body bytes in memory, capped (``ingest.max_inflight_bytes``)."""
+        self.deadlines = BodyDeadlines(settings.body_timeout_s)
         self.draining = False
         self._log_calls = ThreadPoolExecutor(LOG_THREADS, thread_name_prefix="pinpipe-log")
 
@@ -92,9 +93,7 @@ class IngestContext:
     async def read_body(self, request: Request) -> bytes:
         """The request's body within the size limit, the body budget and the body deadline."""
         settings = self.settings
-        return await read_body(
-            request, settings.max_request_bytes, self.budget, settings.body_timeout_s
-        )
+        return await read_body(request, settings.max_request_bytes, self.budget, self.deadlines)
 
     # -- the log, off the event loop --------------------------------------------------------
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, unquote
 import orjson
 
 from pinpipe.errors import IngestError
-from pinpipe.ingest.limits import BodyBudget
+from pinpipe.ingest.limits import BodyBudget, BodyDeadlines
 
 Door = Literal["kafka", "kafka3", "kinesis", "aws", "plain"]
 """Which wire dialect a route speaks; it decides the error envelope."""
@@ -219,12 +219,12 @@ async def read_body(
     request: Request,
     limit: int,
     budget: BodyBudget | None = None,
-    timeout: float | None = None,
+    deadlines: BodyDeadlines | None = None,
 ) -> bytes:
     """The whole body, refusing (413) anything over ``limit`` bytes before buffering it.
 
     The bytes are taken from ``budget`` (503 when it is spent: by ``Content-Length`` before
-    reading, else chunk by chunk); a body that takes longer than ``timeout`` s answers 408.
+    reading, else chunk by chunk); a body slower than ``deadlines`` allows answers 408.
     """
     receive = request.receive
     assert receive is not None
@@ -235,15 +235,22 @@ async def read_body(
         if budget is not None and declared != "0":
             budget.take(int(declared))
             request.reserved += int(declared)
+    if deadlines is None:
+        return await _receive_body(request, receive, limit, budget)
+    task = deadlines.start()
     try:
-        async with asyncio.timeout(timeout):
-            return await _receive_body(request, receive, limit, budget)
-    except TimeoutError:
+        return await _receive_body(request, receive, limit, budget)
+    except asyncio.CancelledError:
+        if not deadlines.overdue(task):
+            raise
         raise IngestError(
             408,
             408,
-            f"the request body did not arrive within ingest.body_timeout_s ({timeout:g} s)",
+            "the request body did not arrive within ingest.body_timeout_s "
+            f"({deadlines.timeout_s:g} s)",
         ) from None
+    finally:
+        deadlines.stop(task)
 
 
 async def _receive_body(

@@ -8,9 +8,11 @@ with 503 + Retry-After before its body is read (by ``Content-Length``, or chunk 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pinpipe.errors import RetryLaterError
 
@@ -127,3 +129,56 @@ class BodyBudget:
             self.held -= n
             if self.on_change is not None:
                 self.on_change(self.held)
+
+
+class BodyDeadlines:
+    """Body reads that take longer than ``timeout_s`` are cancelled by one sweep per app.
+
+    No timer per request (``asyncio.timeout`` costs a few microseconds, as much as the rest
+    of a small request's read): a read registers its task and deadline in a dict
+    (``start``/``stop``), and a sweep every ``tick`` seconds, scheduled while reads are
+    running, cancels the late ones, which the reader tells from other cancellations with
+    ``overdue``. The cut comes up to ``tick`` late.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.tick = min(1.0, timeout_s / 4)
+        self._reading: dict[asyncio.Task[Any], float] = {}
+        self._late: set[asyncio.Task[Any]] = set()
+        self._sweeping: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> asyncio.Task[Any] | None:
+        """Register the running task's body read (``stop`` it in a ``finally``)."""
+        task = asyncio.current_task()
+        if task is None:  # not in a task: nothing can cancel it
+            return None
+        loop = task.get_loop()
+        self._reading[task] = loop.time() + self.timeout_s
+        if self._sweeping is not loop:
+            self._sweeping = loop
+            loop.call_later(self.tick, self._sweep, loop)
+        return task
+
+    def overdue(self, task: asyncio.Task[Any] | None) -> bool:
+        """After a ``CancelledError``: True when this sweep cancelled ``task`` (undone here)."""
+        if task is None or task not in self._late:
+            return False
+        self._late.discard(task)
+        task.uncancel()
+        return True
+
+    def stop(self, task: asyncio.Task[Any] | None) -> None:
+        if task is not None:
+            self._reading.pop(task, None)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, deadline in list(self._reading.items()):
+            if deadline <= now and task not in self._late and task.get_loop() is loop:
+                self._late.add(task)
+                task.cancel()
+        if self._reading and not loop.is_closed():
+            loop.call_later(self.tick, self._sweep, loop)
+        elif self._sweeping is loop:
+            self._sweeping = None

@@ -4,8 +4,9 @@ uvicorn closes idle keep-alive connections (``timeout_keep_alive``) but has no d
 request's head: a client sending its headers a byte at a time ("slowloris") holds a socket
 and a parser forever, and with httptools nothing caps the size of the headers it buffers.
 This subclass answers 408 and closes a connection whose head does not arrive within
-``header_timeout_s`` of the connection (or of the request's first byte), and 431 when a head
-grows past ``max_header_bytes``. Bodies have their own deadline in the app (``read_body``).
+``header_timeout_s`` of the connection (or of the request's first byte; found by a sweep
+every second at most, so the cut comes up to that much later), and 431 when a head grows
+past ``max_header_bytes``. Bodies have their own deadline in the app (``read_body``).
 """
 
 from __future__ import annotations
@@ -29,25 +30,30 @@ _431 = (
 def guarded_protocol(
     header_timeout_s: float, max_header_bytes: int, reject: Reject
 ) -> type[asyncio.Protocol]:
-    """The protocol class for ``uvicorn.Config(http=...)`` with these limits."""
+    """The protocol class for ``uvicorn.Config(http=...)`` with these limits.
+
+    A request only stamps when its head began (no timer per request: on the hot path a
+    ``call_later`` + ``cancel`` per request costs as much as the rest of a small request's
+    parsing); one sweep per event loop, every ``tick`` seconds, closes the late ones.
+    """
+    tick = min(1.0, header_timeout_s / 4)
+    sweeps: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
 
     class GuardedHttpTools(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._head_timer: asyncio.TimerHandle | None = None
+            self._head_since: float | None = None
+            """When the request head now arriving began (None: no head is arriving)."""
             self._head_bytes = 0
-            self._in_head = True
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self._start_head()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._stop_head()
-            super().connection_lost(exc)
+            self._head_since = self.loop.time()
+            if self.loop not in sweeps:
+                sweeps[self.loop] = self.loop.call_later(tick, self._sweep)
 
         def data_received(self, data: bytes) -> None:
-            if self._in_head:
+            if self._head_since is not None:
                 self._head_bytes += len(data)
                 if self._head_bytes > max_header_bytes:
                     self._refuse(_431, "header_too_large")
@@ -56,32 +62,33 @@ def guarded_protocol(
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            if not self._in_head:
-                self._start_head()
+            if self._head_since is None:
+                self._head_since = self.loop.time()
 
         def on_headers_complete(self) -> None:
-            self._stop_head()
+            self._head_since = None
+            self._head_bytes = 0
             super().on_headers_complete()
 
-        def _start_head(self) -> None:
-            self._stop_head()
-            self._in_head = True
-            self._head_bytes = 0
-            self._head_timer = self.loop.call_later(header_timeout_s, self._head_late)
+        def _sweep(self) -> None:
+            """Refuse the connections of this loop whose head is late; again while any are open."""
+            loop = self.loop
+            now = loop.time()
+            for conn in list(self.connections):
+                if isinstance(conn, GuardedHttpTools) and conn._late(now):
+                    conn._refuse(_408, "header_timeout")
+            if self.connections:
+                sweeps[loop] = loop.call_later(tick, self._sweep)
+            else:
+                del sweeps[loop]
 
-        def _stop_head(self) -> None:
-            self._in_head = False
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-
-        def _head_late(self) -> None:
-            self._head_timer = None
-            if self.cycle is None or self.cycle.response_complete:  # no request is running
-                self._refuse(_408, "header_timeout")
+        def _late(self, now: float) -> bool:
+            since = self._head_since
+            running = self.cycle is not None and not self.cycle.response_complete
+            return since is not None and now - since > header_timeout_s and not running
 
         def _refuse(self, answer: bytes, reason: str) -> None:
-            self._stop_head()
+            self._head_since = None
             if not self.transport.is_closing():
                 reject(reason)
                 self.transport.write(answer)
