@@ -344,10 +344,10 @@ class Settings(BaseSettings):
             if isinstance(given, BaseModel) or not isinstance(given, dict) or old not in given:
                 continue
             given = dict(given)
-            value = given.pop(old)
+            value = _topic_setting(new, given.pop(old))
             data[section] = given
             default = TopicSettings.model_fields[new].default
-            if topics.get(new, default) not in (default, value):
+            if new in topics and _topic_setting(new, topics[new]) not in (default, value):
                 raise ValueError(
                     f"{section}.{old} is now topics.{new}, which is also set (to another "
                     f"value): remove {section}.{old}"
@@ -386,6 +386,11 @@ class Settings(BaseSettings):
         if scheme and scheme != "file":
             return root.rstrip("/")
         return str(self.resolve(root.removeprefix("file://")))
+
+
+def _topic_setting(name: str, value: Any) -> Any:
+    """``value`` as ``TopicSettings.<name>`` takes it (``"false"`` from the environment, ...)."""
+    return getattr(TopicSettings.model_validate({name: value}), name)
 
 
 def _config_path() -> Path:

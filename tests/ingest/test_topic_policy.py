@@ -134,3 +134,14 @@ def test_the_log_lists_and_counts_by_the_same_policy(tmp_path: Path) -> None:
         assert [t.name for t in log.topics()] == ["a.pin"]  # ...consumers see the policy's
         with pytest.raises(TopicLimitError, match=r"topics\.max_topics"):
             log.create_topic("b.pin")
+
+
+def test_old_names_from_the_environment_work_with_flags_on_top(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PINPIPE_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("PINPIPE_LOG__TOPIC_FILTER", r"^x\.")
+    monkeypatch.setenv("PINPIPE_INGEST__AUTO_CREATE_TOPICS", "false")
+    for flags in ({}, {"ingest.port": 5}, {"topics.max_topics": 5}):
+        topics = load_settings(home=tmp_path, **flags).topics
+        assert (topics.pattern, topics.auto_create) == (r"^x\.", False)
