@@ -185,11 +185,10 @@ class Log(ABC):
         """
         memory = self.__dict__.get("_idempotency_memory")
         if memory is None:
-            from pinpipe.log.idempotency import IdempotencyMemory
+            from pinpipe.log.idempotency import IdempotencyMemory  # it imports this module
 
-            memory = self.__dict__["_idempotency_memory"] = IdempotencyMemory(
-                self.idempotency_window_ms
-            )
+            fresh = IdempotencyMemory(self.idempotency_window_ms)
+            memory = self.__dict__.setdefault("_idempotency_memory", fresh)  # one, even if raced
         return memory.produce_many_once(self.produce_many, batches, keys)
 
     @abstractmethod

@@ -50,8 +50,8 @@ class IdempotencyMemory:
         with self._lock:
             self._expire(now)
             results: list[list[Position] | LogError | None] = [None] * len(batches)
+            first_of: dict[str, int] = {}
             todo: list[int] = []
-            claimed: dict[str, int] = {}
             for i, once in enumerate(keys):
                 if once is None:
                     todo.append(i)
@@ -59,10 +59,8 @@ class IdempotencyMemory:
                 earlier = self._keys.get(once.key)
                 if earlier is not None:
                     results[i] = _answer(once, earlier[0], earlier[2])
-                elif once.key in claimed:  # the same key twice in one group: the first wins
-                    results[i] = None
-                else:
-                    claimed[once.key] = i
+                elif once.key not in first_of:  # a second send in this group waits for it
+                    first_of[once.key] = i
                     todo.append(i)
             appended = produce([batches[i] for i in todo]) if todo else []
             for i, result in zip(todo, appended, strict=True):
@@ -70,18 +68,21 @@ class IdempotencyMemory:
                 once = keys[i]
                 if once is not None and not isinstance(result, LogError):
                     self._keys[once.key] = (once.fingerprint, now, result)
-            for i, once in enumerate(keys):  # duplicates within the group, now that it is done
-                if results[i] is None and once is not None:
-                    first = results[claimed[once.key]]
-                    if isinstance(first, LogError) or first is None:
-                        results[i] = first or LogError("the first send of this key failed")
-                    else:
-                        first_key = keys[claimed[once.key]]
-                        assert first_key is not None
-                        results[i] = _answer(once, first_key.fingerprint, first)
+            out: list[list[Position] | LogError] = []
+            for i, settled in enumerate(results):
+                if settled is None:  # the same key twice in one group: answered by the first
+                    once = keys[i]
+                    assert once is not None
+                    first, done = keys[first_of[once.key]], results[first_of[once.key]]
+                    assert first is not None and done is not None
+                    if not isinstance(done, LogError):
+                        done = _answer(once, first.fingerprint, done)
+                    out.append(done)
+                else:
+                    out.append(settled)
             while len(self._keys) > self.max_keys:
                 self._keys.popitem(last=False)
-        return [r if r is not None else LogError("not appended") for r in results]
+        return out
 
     def _expire(self, now: float) -> None:
         cutoff = now - self.window_ms
