@@ -198,3 +198,10 @@ def test_keys_expire_after_the_window_and_are_pruned(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         keys = [row[0].split("\x00")[1] for row in db.execute("SELECT key FROM idempotency")]
     assert keys == ["other"]
+
+
+def test_the_openapi_document_names_the_header_on_produce_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    produce = paths["/topics/{topic}"]["post"]["parameters"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in produce)
+    assert "parameters" not in paths["/topics"]["get"]
