@@ -118,6 +118,12 @@ def emulate(
         float | None, typer.Option(help="Rows per second [as fast as possible].")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed [100].")] = None,
+    rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Distinct source rows (inds) to sample from [emulator.rows: 11154]."
+        ),
+    ] = None,
     db: Annotated[str | None, typer.Option(help="Read rows from this SQLAlchemy URL.")] = None,
     url: Annotated[str | None, typer.Option(help="Ingest API URL [http://127.0.0.1:8082].")] = None,
     prefix: Annotated[str | None, typer.Option(help="Topic/stream prefix [pinpipe].")] = None,
@@ -132,7 +138,14 @@ def emulate(
 
     if mode not in get_args(Mode):
         raise typer.BadParameter("choose batch, stream or both", param_hint="--mode")
-    cfg = settings(**{"emulator.seed": seed, "emulator.url": url, "emulator.prefix": prefix})
+    cfg = settings(
+        **{
+            "emulator.seed": seed,
+            "emulator.url": url,
+            "emulator.prefix": prefix,
+            "emulator.rows": rows,
+        }
+    )
     stats = run_emulator(cfg, mode=cast(Mode, mode), count=count, rate=rate, db=db, api_key=api_key)
     console.print(summary(stats))
     if stats.failed:
@@ -254,7 +267,7 @@ def batch(
 
 @app.command()
 def results(engine: EngineOpt = None) -> None:
-    """Refresh the nine query results (results/) from the batch tables."""
+    """Refresh the query results (results/: nine analytics, sentiment) from the batch tables."""
     from pinpipe.engines import get_engine
     from pinpipe.jobs.batch import BatchReport, run_queries
     from pinpipe.lake import open_lake
@@ -294,6 +307,32 @@ def quality(
         )
         raise typer.Exit(QUALITY_FAILED)
     console.print("quality gate passed")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def submit(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the command line instead of running it.")
+    ] = False,
+) -> None:
+    """Run a pinpipe command as the engine's own job: spark-submit to `spark.master` on Spark.
+
+    Example: `pinpipe --engine spark submit batch --date 2026-11-01`. Exits with the job's
+    status (3 from a failed quality gate, as the command itself would).
+    """
+    import shlex
+    import subprocess
+
+    from pinpipe.engines import job_command
+
+    if not ctx.args:
+        raise typer.BadParameter("name the pinpipe command to run, e.g. `submit batch --full`")
+    command = job_command(ctx.args, settings())
+    if dry_run:
+        console.print(shlex.join(command), markup=False, highlight=False)
+        return
+    raise typer.Exit(subprocess.run(command).returncode)
 
 
 @app.command()
