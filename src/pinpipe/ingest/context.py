@@ -68,7 +68,8 @@ class IngestContext:
         self.limiter = RateLimiter(
             settings.rate_limit, settings.rate_burst, settings.record_rate_limit
         )
-        self.budget = BodyBudget(settings.max_inflight_bytes, self.metrics.inflight_bytes.set)
+        self.budget = BodyBudget(settings.max_inflight_bytes)
+        self.metrics.inflight_bytes.set_function(lambda: self.budget.held)
         """Request-body bytes in memory, capped (``ingest.max_inflight_bytes``)."""
         self.deadlines = BodyDeadlines(settings.body_timeout_s)
         self.draining = False

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 from pinpipe.errors import RetryLaterError
@@ -99,16 +98,15 @@ OVERLOADED = 50302
 class BodyBudget:
     """Bytes of request bodies held right now, at most ``limit`` (``ingest.max_inflight_bytes``).
 
-    One per app; only the event loop touches it, so plain integers suffice.
+    One per app; only the event loop touches it, so plain integers suffice (the metric reads
+    ``held`` when scraped, so a request pays no metric update).
     """
 
-    __slots__ = ("held", "limit", "on_change")
+    __slots__ = ("held", "limit")
 
-    def __init__(self, limit: int, on_change: Callable[[int], None] | None = None) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
-        self.on_change = on_change
-        """Called with the bytes held after each change (the in-flight bytes gauge)."""
 
     def take(self, n: int) -> None:
         """Hold ``n`` more bytes, or refuse with 503 when that would pass the limit."""
@@ -121,14 +119,9 @@ class BodyBudget:
                 1,
             )
         self.held += n
-        if self.on_change is not None:
-            self.on_change(self.held)
 
     def give(self, n: int) -> None:
-        if n:
-            self.held -= n
-            if self.on_change is not None:
-                self.on_change(self.held)
+        self.held -= n
 
 
 class BodyDeadlines:
