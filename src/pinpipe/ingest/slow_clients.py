@@ -7,6 +7,8 @@ This subclass answers 408 and closes a connection whose head does not arrive wit
 ``header_timeout_s`` of the connection (or of the request's first byte; found by a sweep
 every second at most, so the cut comes up to that much later), and 431 when a head grows
 past ``max_header_bytes``. Bodies have their own deadline in the app (``read_body``).
+Idle TLS connections are aborted rather than closed on a stop or a keep-alive timeout, so
+neither waits for a close_notify an idle client never sends (asyncio waits 30 s for it).
 """
 
 from __future__ import annotations
@@ -70,6 +72,23 @@ def guarded_protocol(
             self._head_bytes = 0
             super().on_headers_complete()
 
+        def shutdown(self) -> None:
+            if self.scheme == "https" and self._idle():
+                # asyncio waits up to 30 s for the client's TLS close_notify, which a client
+                # holding an idle connection never sends: a stop would wait that long.
+                self.transport.abort()
+                return
+            super().shutdown()
+
+        def timeout_keep_alive_handler(self) -> None:
+            if self.scheme == "https" and self._idle():
+                self.transport.abort()  # as in shutdown: no 30 s wait per idle TLS connection
+                return
+            super().timeout_keep_alive_handler()
+
+        def _idle(self) -> bool:
+            return self.cycle is None or self.cycle.response_complete
+
         def _sweep(self) -> None:
             """Refuse the connections of this loop whose head is late; again while any are open."""
             loop = self.loop
@@ -84,8 +103,7 @@ def guarded_protocol(
 
         def _late(self, now: float) -> bool:
             since = self._head_since
-            running = self.cycle is not None and not self.cycle.response_complete
-            return since is not None and now - since > header_timeout_s and not running
+            return since is not None and now - since > header_timeout_s and self._idle()
 
         def _refuse(self, answer: bytes, reason: str) -> None:
             self._head_since = None
