@@ -27,6 +27,9 @@ logger = logging.getLogger("pinpipe.ingest")
 
 _reloads: list[Callable[[], None]] = []
 _lock = threading.Lock()
+_hups = 0
+"""SIGHUPs received so far: a server that read its file before it could ``watch`` checks
+whether one came in between (``hups``) and reloads then."""
 
 
 def read_key_file(path: str | Path) -> tuple[ApiKey, ...]:
@@ -59,6 +62,10 @@ def watch(reload: Callable[[], None]) -> Callable[[], None]:
     return unwatch
 
 
+def hups() -> int:
+    return _hups
+
+
 def reload_all() -> None:
     with _lock:
         reloads = list(_reloads)
@@ -72,6 +79,8 @@ def install_sighup_handler() -> bool:
         return False
 
     def handle(signum: int, frame: FrameType | None) -> None:
+        global _hups
+        _hups += 1
         reload_all()
 
     signal.signal(signal.SIGHUP, handle)

@@ -116,10 +116,14 @@ def _serve_one(
     active_log = open_log(settings) if log is None else log
     unwatch = None
     try:
+        if ingest.api_keys_file:  # before the file is read (only in the main thread)
+            key_file.install_sighup_handler()
+        seen = key_file.hups()
         app = create_app(active_log, ingest, settings.topics)
         if ingest.api_keys_file:
             unwatch = key_file.watch(app.ctx.reload_keys)
-            key_file.install_sighup_handler()  # only from the main thread (pinpipe serve)
+            if key_file.hups() != seen:  # a SIGHUP came while the file was being read
+                app.ctx.reload_keys()
         config = uvicorn.Config(
             app,
             host=ingest.host,
@@ -255,6 +259,10 @@ def _serve_workers(
     sock.listen(2048)
     sock.set_inheritable(True)
     host, port = sock.getsockname()[:2]
+    # With a key file, workers start with SIGHUP ignored (inherited) until they handle it:
+    # an early SIGHUP must not kill one (its default action); a worker reads the file on start.
+    reloads = bool(ingest.api_keys_file)
+    hup = signal.signal(signal.SIGHUP, signal.SIG_IGN) if reloads else None
     context = multiprocessing.get_context("spawn")
     one = settings.model_copy(update={"ingest": ingest.model_copy(update={"workers": 1})})
     procs = [
@@ -287,7 +295,9 @@ def _serve_workers(
                     os.kill(proc.pid, signal.SIGHUP)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, forward_hup)
+    if reloads:
+        signal.signal(signal.SIGHUP, forward_hup)
+        previous[signal.SIGHUP] = hup
     try:
         while any(p.is_alive() for p in procs):
             time.sleep(0.1)

@@ -106,7 +106,8 @@ class Supervisor:
         return 1 if self.errors else 0
 
     def install_signal_handlers(self) -> None:
-        """First SIGINT/SIGTERM drains; a second one exits immediately; SIGHUP re-reads
-        ``ingest.api_keys_file``."""
+        """First SIGINT/SIGTERM drains; a second one exits immediately; with
+        ``ingest.api_keys_file``, SIGHUP re-reads it (else SIGHUP keeps its default)."""
         stop_on_signals(self.stop)
-        install_sighup_handler()
+        if self.settings.ingest.api_keys_file:
+            install_sighup_handler()
