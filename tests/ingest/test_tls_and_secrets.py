@@ -23,7 +23,7 @@ from pinpipe.errors import ConfigError
 from pinpipe.ingest.auth import hash_key, new_key
 from pinpipe.ingest.key_file import read_key_file
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.settings import IngestSettings
+from pinpipe.settings import IngestSettings, load_settings
 from tests.fixtures import Spawn
 from tests.helpers import Running, app_client, run_pinpipe, wait_healthy
 from tests.infra.process import free_port
@@ -206,3 +206,8 @@ def test_refusals_do_not_echo_the_presented_key(log: EmbeddedLog) -> None:
             refused = client.post("/topics/a.pin", content=ONE, headers={**KAFKA_JSON, **headers})
             assert refused.status_code == 401 and wrong not in refused.text
         assert good not in client.get("/metrics").text
+
+
+def test_settings_never_show_the_brokers_password(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path, **{"log.kafka": {"sasl.password": "s3cr3t-pw"}})
+    assert "s3cr3t-pw" not in repr(settings) and "s3cr3t-pw" not in str(settings)
