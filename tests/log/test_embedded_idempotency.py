@@ -92,3 +92,13 @@ def test_a_version_2_log_gains_the_idempotency_table(tmp_path: Path) -> None:
         assert log.end_offset("t.pin", 0) == 2
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def test_deleting_a_topic_forgets_its_keys(tmp_path: Path) -> None:
+    records = [ProduceRecord(b"v")]
+    with EmbeddedLog(tmp_path / "log.db") as log:
+        log.produce_many_once([("t.pin", records)], [_once("k", records)])
+        log.delete_topic("t.pin")
+        (again,) = log.produce_many_once([("t.pin", records)], [_once("k", records)])
+        assert not isinstance(again, Replayed)  # a new topic: the old positions mean nothing
+        assert log.end_offset("t.pin", 0) == 1

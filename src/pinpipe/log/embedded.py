@@ -62,8 +62,8 @@ _BOUNDS = "SELECT start_offset, next_offset FROM partitions WHERE topic_id = ? A
 _RETENTION_CHUNK = 50_000
 _RECALL = "SELECT fingerprint, created_ms, positions FROM idempotency WHERE key = ?"
 _REMEMBER = (
-    "INSERT OR REPLACE INTO idempotency (key, fingerprint, created_ms, positions) "
-    "VALUES (?, ?, ?, ?)"
+    "INSERT OR REPLACE INTO idempotency (key, fingerprint, created_ms, topic_id, positions) "
+    "VALUES (?, ?, ?, ?, ?)"
 )
 _FORGET = "DELETE FROM idempotency WHERE created_ms < ?"
 IDEMPOTENCY_PRUNE_MS = 60_000
@@ -230,7 +230,13 @@ class EmbeddedLog(Log):
                     remembered[once.key] = (once.fingerprint, positions)
                     conn.execute(
                         _REMEMBER,
-                        (once.key, once.fingerprint, timestamp, encode_positions(positions)),
+                        (
+                            once.key,
+                            once.fingerprint,
+                            timestamp,
+                            meta.id,
+                            encode_positions(positions),
+                        ),
                     )
             if keys is not None and timestamp >= self._next_prune_ms:
                 self._next_prune_ms = timestamp + IDEMPOTENCY_PRUNE_MS
@@ -388,7 +394,7 @@ class EmbeddedLog(Log):
             conn.executemany(upsert, rows)
 
     def delete_topic(self, topic: str) -> None:
-        """Delete the topic, its records and its groups' offsets in one transaction.
+        """Delete the topic, its records, its groups' offsets and its idempotency keys at once.
 
         Other processes may still hold the old topic in their cache; they must not append to
         a deleted name (the ingest API only deletes through the Kinesis DeleteStream call).
@@ -402,6 +408,7 @@ class EmbeddedLog(Log):
             conn.execute("DELETE FROM partitions WHERE topic_id = ?", (meta.id,))
             conn.execute("DELETE FROM topics WHERE id = ?", (meta.id,))
             conn.execute("DELETE FROM group_offsets WHERE topic = ?", (topic,))
+            conn.execute("DELETE FROM idempotency WHERE topic_id = ?", (meta.id,))
         self._topics.pop(topic, None)
 
     def close(self) -> None:

@@ -8,7 +8,8 @@ the same transaction as the inserts, so offsets stay dense whatever process appe
 ``partitions.size_bytes`` the bytes of key and value held, kept exact in the same transactions
 so size retention never has to scan the table. ``idempotency`` maps a produce request's
 idempotency key to what it appended (positions as int64 pairs), written in the append's own
-transaction; ``created_ms`` is the append's ingest time, also what expiry prunes by.
+transaction; ``created_ms`` is the append's ingest time, also what expiry prunes by, and
+``topic_id`` lets deleting a topic forget its keys.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     fingerprint BLOB NOT NULL,
     created_ms INTEGER NOT NULL,
+    topic_id INTEGER NOT NULL,
     positions BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_ms)
