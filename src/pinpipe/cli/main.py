@@ -280,30 +280,38 @@ def results(engine: EngineOpt = None) -> None:
 
 @app.command()
 def quality(
-    date: Annotated[str, typer.Option(help="The UTC ingest day to judge (YYYY-MM-DD).")],
+    date: Annotated[
+        str | None,
+        typer.Option(help="Judge this UTC ingest day (YYYY-MM-DD) and exit 3 on a block failure."),
+    ] = None,
     max_reject_share: Annotated[
         float | None,
         typer.Option(help="Fail above this share of rejects [quality.max_reject_share: 0.25]."),
     ] = None,
 ) -> None:
-    """The data-quality gate of one day (after `batch --date`): exit 3 when a check fails."""
+    """Data quality: the latest report, or with --date the gate of one day (after `batch --date`).
+
+    The gate evaluates every configured check over the day, records the results in
+    tables/quality/results and exits 3 when a `block` check fails.
+    """
+    from pinpipe.cli.quality import print_gate, print_report
     from pinpipe.engines import interactive_engine
     from pinpipe.jobs.quality import day_quality
     from pinpipe.lake import open_lake
 
     cfg = settings(**{"quality.max_reject_share": max_reject_share})
+    if date is None:
+        print_report(console, open_lake(cfg), interactive_engine())
+        return
     day = _day(date, "--date")
-    verdict = day_quality(open_lake(cfg), interactive_engine(), day, cfg.quality.max_reject_share)
-    for t in verdict.tables:
-        console.print(
-            f"{day} {t.table}: {t.rejects:,} of {t.raw_records:,} raw records quarantined "
-            f"({t.reject_share:.1%})"
-        )
+    verdict = day_quality(open_lake(cfg), interactive_engine(), day, cfg.quality)
+    print_gate(console, verdict.results)
     if not verdict.passed:
-        names = ", ".join(t.table for t in verdict.failed)
+        for failed in verdict.failed:
+            err_console.print(f"[red]quality gate failed:[/red] {failed.describe()}", markup=True)
         err_console.print(
-            f"[red]quality gate failed:[/red] {names} above {verdict.max_reject_share:.0%} "
-            'rejects; see `pinpipe sql "SELECT reason, count(*) FROM quarantine GROUP BY 1"`'
+            f"{len(verdict.failed)} blocking check(s) failed for {day}; rejects by reason: "
+            '`pinpipe sql "SELECT reason, count(*) FROM quarantine GROUP BY 1"`'
         )
         raise typer.Exit(QUALITY_FAILED)
     console.print("quality gate passed")
