@@ -271,6 +271,8 @@ class AlertRule(_Section):
     """Key column: one alert per value (``category``); empty: one alert for the rule."""
     ratio_to: str = ""
     """threshold: divide by this ``aggregate.column`` summed over the same minutes."""
+    ratio_where: dict[str, str] = Field(default_factory=dict)
+    """Glob patterns the ``ratio_to`` rows must match (``{topic = "*.pin"}``)."""
     op: Literal[">", "<"] = ">"
     threshold: float = 0.0
     minutes: int = Field(5, ge=1)
