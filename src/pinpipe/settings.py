@@ -219,7 +219,7 @@ class CheckSettings(_Section):
     """range: inclusive bounds (either may be left out)."""
     pattern: str = ""
     """format: a regular expression the whole text must match."""
-    minutes: int = Field(10, ge=1)
+    minutes: float = Field(10.0, gt=0)
     """freshness: fail when a topic has had no record for this long."""
     baseline: int = Field(5, ge=1)
     """volume: the trailing baseline, in one-minute windows (stream) or days (batch runs)."""
@@ -237,6 +237,8 @@ class QualitySettings(_Section):
     """The checks; None: the default set (``pinpipe.quality.checks.default_checks``)."""
     every_seconds: float = Field(30.0, gt=0)
     """How often ``pinpipe up`` evaluates the clock's checks (freshness)."""
+    record_every_seconds: float = Field(300.0, ge=0)
+    """The clock's results are recorded when a status changes, else at most this often."""
     examples: int = Field(3, ge=0, le=20)
     """Example rows kept with a failing result."""
 
@@ -275,7 +277,8 @@ class AlertRule(_Section):
     """Glob patterns the ``ratio_to`` rows must match (``{topic = "*.pin"}``)."""
     op: Literal[">", "<"] = ">"
     threshold: float = 0.0
-    minutes: int = Field(5, ge=1)
+    minutes: float = Field(5.0, gt=0)
+    """The time the condition looks back over (baseline: whole one-minute windows)."""
     factor: float = Field(3.0, gt=1)
     min_baseline: float = Field(1.0, ge=0)
     """baseline: baselines below this are too small to judge."""

@@ -102,13 +102,13 @@ def threshold(rule: AlertRule, lake: Lake, engine: Engine, now_ms: int) -> list[
         what = f"{rule.value}/{rule.ratio_to}" if rule.ratio_to else rule.value
         shown = "n/a" if measure is None else f"{measure:.4g}"
         message = (
-            f"{what} over the last {rule.minutes} min{f' for {key}' if key else ''}: "
+            f"{what} over the last {rule.minutes:g} min{f' for {key}' if key else ''}: "
             f"{shown} ({rule.op} {rule.threshold:g} fires)"
         )
         found.append(Condition(key, firing, measure, message))
     if not found and rule.op == "<":  # nothing at all is below any positive threshold
         found.append(
-            Condition("", rule.threshold > 0, 0.0, f"no {rule.value} in {rule.minutes} min")
+            Condition("", rule.threshold > 0, 0.0, f"no {rule.value} in {rule.minutes:g} min")
         )
     return found
 
@@ -147,11 +147,12 @@ def baseline(rule: AlertRule, lake: Lake, engine: Engine, now_ms: int) -> list[C
         return []
     last = max(r["window_start"] for r in closed)
     current = _sums([r for r in closed if r["window_start"] == last], rule.value, rule.by, {})
-    trailing = [r for r in closed if last - rule.minutes * MINUTE <= r["window_start"] < last]
+    windows = max(1, round(rule.minutes))
+    trailing = [r for r in closed if last - windows * MINUTE <= r["window_start"] < last]
     before = _sums(trailing, rule.value, rule.by, {})
     found = []
     for key in sorted({*current, *before}):
-        mean = before.get(key, 0.0) / rule.minutes
+        mean = before.get(key, 0.0) / windows
         value = current.get(key, 0.0)
         ratio = value / mean if mean else None
         firing = mean >= max(rule.min_baseline, 1e-9) and value > rule.factor * mean

@@ -418,6 +418,43 @@ def airflow_bundle_config(
     print(json.dumps(bundle_config(name), indent=2))
 
 
+alerts_app = typer.Typer(
+    help="Alert rules, their firing state, test deliveries.", no_args_is_help=True
+)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("list")
+def alerts_list() -> None:
+    """The configured rules and every episode in tables/alerts/firing."""
+    from pinpipe.alerts.state import AlertState
+    from pinpipe.cli.alerts import print_alerts
+    from pinpipe.engines import interactive_engine
+    from pinpipe.lake import open_lake
+
+    cfg = settings()
+    state = AlertState(open_lake(cfg), interactive_engine().tables)
+    print_alerts(console, cfg.alerts, state.load())
+
+
+@alerts_app.command("test")
+def alerts_test(rule: Annotated[str, typer.Argument(help="The rule's name.")]) -> None:
+    """Send a test delivery of RULE to its webhook (recorded like any delivery); exit 1 if it
+    ends in the dead-letter table."""
+    from pinpipe.alerts import AlertEngine
+    from pinpipe.engines import interactive_engine
+    from pinpipe.lake import open_lake
+
+    cfg = settings()
+    alerts = AlertEngine(open_lake(cfg), interactive_engine(), cfg.alerts)
+    if not alerts.test(rule):
+        err_console.print(
+            f"[red]test delivery of {rule} failed[/red]: see tables/alerts/dead_letters"
+        )
+        raise typer.Exit(1)
+    console.print(f"test delivery of {rule} delivered")
+
+
 def _days(date: str | None, since: str | None, until: str | None) -> list[dt.date]:
     """The UTC days the flags name (none: a full rebuild)."""
     if date and (since or until):

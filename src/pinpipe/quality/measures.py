@@ -281,7 +281,7 @@ def freshness_checks(
         idle = (now_ms - stamp) / 60_000
         at = dt.datetime.fromtimestamp(stamp / 1000, dt.UTC).isoformat(timespec="seconds")
         verdict = "above" if idle > limit else "within"
-        message = f"last record {idle:.1f} min ago ({at}), {verdict} {check.minutes} min"
+        message = f"last record {idle:.1f} min ago ({at}), {verdict} {check.minutes:g} min"
         found.append(Measure(idle, limit, idle > limit, message, key=topic))
     return found
 
