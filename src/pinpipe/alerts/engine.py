@@ -71,9 +71,8 @@ class AlertEngine:
         changed = False
         for rule in self.rules.values():
             try:
-                conditions = evaluate_rule(
-                    rule, self.lake, self.engine, now, since_ms=self.started_ms
-                )
+                since = self._since(rule.name)
+                conditions = evaluate_rule(rule, self.lake, self.engine, now, since_ms=since)
             except ConfigError:
                 raise
             except Exception:  # one broken source must not silence the other rules
@@ -84,6 +83,18 @@ class AlertEngine:
             self.state.save(self.episodes)
         self._deliver_pending(now)
         return [e for e in self.episodes.values() if e.state == "firing"]
+
+    def _since(self, name: str) -> int:
+        """Since when an absent rule has seen nothing: this start, or earlier when an episode
+        fires from before it (a restart must not resolve "no records for N minutes" just
+        because it started anew)."""
+        # An absent episode's value is the silence it had seen: it began that long before.
+        starts = [
+            e.episode_start - int(60_000 * (e.value or 0))
+            for (rule, _), e in self.episodes.items()
+            if rule == name and e.state == "firing"
+        ]
+        return min([self.started_ms, *starts])
 
     def _apply(self, rule: AlertRule, conditions: list[Condition], now: int) -> bool:
         changed = False
