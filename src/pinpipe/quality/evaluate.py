@@ -7,8 +7,11 @@ Each entry point measures every check that applies to its scope, appends the res
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import ibis.expr.types as ir
 
 from pinpipe.engines import Engine
 from pinpipe.lake.layout import Lake, Zone
@@ -38,9 +41,14 @@ def _applies(checks: Sequence[CheckSettings], scope: Scope) -> list[CheckSetting
     return [c for c in checks if scope in SCOPES[c.kind]]
 
 
+Reader = Callable[[str], "ir.Table | None"]
+"""``engine.read_delta``, memoised for one evaluation (several checks read each table)."""
+
+
 def _measure(
     lake: Lake,
     engine: Engine,
+    read: Reader,
     check: CheckSettings,
     zone: Zone,
     bounds: tuple[int, int],
@@ -50,11 +58,9 @@ def _measure(
     """One row, quarantine, volume or drift check over ``zone``'s tables between ``bounds``."""
     rows_uri = lake.table(zone, check.table)
     if check.kind in ("null_rate", "accepted_values", "range", "format"):
-        return m.column_check(
-            engine, m.between(engine.read_delta(rows_uri), bounds), check, examples
-        )
+        return m.column_check(engine, m.between(read(rows_uri), bounds), check, examples)
     if check.kind == "unique":
-        return m.unique_check(engine, engine.read_delta(rows_uri), check, examples)
+        return m.unique_check(engine, read(rows_uri), check, examples)
     if check.kind == "schema_drift":
         entries = (
             entries_of_day(lake, m.day_of(bounds[0]), check.table)
@@ -62,12 +68,11 @@ def _measure(
             else m.entries_between(lake, check.table, bounds)
         )
         return m.drift_check(m.raw_lines(lake, entries, bounds), check)
-    rejects = m.between(engine.read_delta(lake.quarantine(check.table, zone)), bounds)
+    rejects = m.between(read(lake.quarantine(check.table, zone)), bounds)
     if zone == "batch":
         records = m.day_records(lake, m.day_of(bounds[0]), check.table)
     else:
-        rows = m.count(engine, m.between(engine.read_delta(rows_uri), bounds))
-        records = rows + m.count(engine, rejects)
+        records = m.count(engine, m.between(read(rows_uri), bounds)) + m.count(engine, rejects)
     if check.kind == "quarantine_rate":
         return m.quarantine_check(engine, records, rejects, check, examples)
     if check.kind == "volume":
@@ -98,12 +103,15 @@ def _result(
     )
 
 
-def _stream_records(
-    lake: Lake, engine: Engine, check: CheckSettings, bounds: tuple[int, int]
-) -> int:
-    rows = m.between(engine.read_delta(lake.table("stream", check.table)), bounds)
-    rejects = m.between(engine.read_delta(lake.quarantine(check.table, "stream")), bounds)
-    return m.count(engine, rows) + m.count(engine, rejects)
+def _trailing_windows(
+    lake: Lake, engine: Engine, read: Reader, check: CheckSettings, bounds: tuple[int, int]
+) -> list[int]:
+    """Records (rows + rejects) of each of the ``baseline`` windows before ``bounds``."""
+    width = bounds[1] - bounds[0]
+    first, n = bounds[0] - check.baseline * width, check.baseline
+    rows = m.window_counts(engine, read(lake.table("stream", check.table)), first, width, n)
+    bad = m.window_counts(engine, read(lake.quarantine(check.table, "stream")), first, width, n)
+    return [a + b for a, b in zip(rows, bad, strict=True)]
 
 
 def evaluate_run(
@@ -117,6 +125,7 @@ def evaluate_run(
 ) -> list[CheckResult]:
     """The checks of a batch run over one UTC ingest day (run after ``batch --date``)."""
     bounds = day_bounds(day)
+    read = functools.cache(engine.read_delta)
     run_id = f"batch:{day.isoformat()}@{_iso(int(time.time() * 1000))}"
     results = []
     for check in _applies(checks, "run"):
@@ -125,7 +134,7 @@ def evaluate_run(
             days = [day - dt.timedelta(days=i) for i in range(1, check.baseline + 1)]
             counts = [m.day_records(lake, d, check.table) for d in days]
             trailing = [c for c in counts if c]  # days before the lake began do not count
-        found = _measure(lake, engine, check, "batch", bounds, examples, trailing)
+        found = _measure(lake, engine, read, check, "batch", bounds, examples, trailing)
         results.append(_result(check, "run", run_id, found, bounds))
     if record:
         append_results(engine.tables, lake.quality_results, results)
@@ -150,17 +159,14 @@ def evaluate_window(
     but not appended again (a replay after a restart).
     """
     bounds = (_ms(start), _ms(end))
-    width = bounds[1] - bounds[0]
+    read = functools.cache(engine.read_delta)
     run_id = f"window:{_iso(bounds[0])}"
     results = []
     for check in _applies(checks, "window"):
         trailing = None
         if check.kind == "volume":
-            trailing = [
-                _stream_records(lake, engine, check, (bounds[0] - i * width, bounds[1] - i * width))
-                for i in range(1, check.baseline + 1)
-            ]
-        found = _measure(lake, engine, check, "stream", bounds, examples, trailing)
+            trailing = _trailing_windows(lake, engine, read, check, bounds)
+        found = _measure(lake, engine, read, check, "stream", bounds, examples, trailing)
         results.append(_result(check, "window", run_id, found, bounds))
     if record:
         append_results(engine.tables, lake.quality_results, results, txn=(WINDOW_APP, bounds[1]))

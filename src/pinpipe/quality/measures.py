@@ -58,6 +58,21 @@ def count(engine: Engine, table: ir.Table | None) -> int:
     return int(engine.to_arrow(table.aggregate(n=table.count()))["n"][0].as_py() or 0)
 
 
+def window_counts(
+    engine: Engine, table: ir.Table | None, first: int, width: int, n: int
+) -> list[int]:
+    """Rows per window of ``width`` ms, for the ``n`` windows from ``first``: one query."""
+    if table is None:
+        return [0] * n
+    picked = table.filter((table._timestamp >= first) & (table._timestamp < first + n * width))
+    bucket = ((picked._timestamp - first) // width).cast("int64").name("bucket")
+    counted = engine.to_arrow(picked.group_by(bucket).aggregate(rows=picked.count()))
+    counts = [0] * n
+    for b, c in zip(counted["bucket"].to_pylist(), counted["rows"].to_pylist(), strict=True):
+        counts[int(b)] += int(c)
+    return counts
+
+
 def _bad_rows(check: CheckSettings, table: ir.Table) -> ir.BooleanValue:
     if check.column not in table.columns:
         raise ConfigError(
