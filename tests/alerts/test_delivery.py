@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from pinpipe.alerts import AlertEngine
+from pinpipe.alerts import AlertEngine, evaluate_rule
 from pinpipe.alerts.webhook import idempotency_key
 from pinpipe.engines import Engine, interactive_engine
+from pinpipe.errors import ConfigError
 from pinpipe.lake import Lake
 from pinpipe.settings import AlertRule, AlertSettings
 from tests.alerts.receiver import Receiver, receiver
@@ -197,3 +198,14 @@ def test_a_slack_body(lake: Lake, engine: Engine, hook: Receiver) -> None:
     assert got.doc["text"].startswith("*pinpipe alert no_pins*: no records (topic=*.pin)")
     assert got.doc["blocks"][0]["text"]["type"] == "mrkdwn"
     assert got.signed_with(SECRET)
+
+
+def test_a_rule_naming_a_missing_column_is_skipped_not_fatal(
+    lake: Lake, engine: Engine, hook: Receiver
+) -> None:
+    broken = NO_PINS.model_copy(update={"name": "broken", "value": "nope"})
+    settings = alerts(hook.url).model_copy(update={"rules": (broken, NO_PINS)})
+    with pytest.raises(ConfigError, match="records_by_topic has no column 'nope'"):
+        evaluate_rule(broken, lake, engine, NOW)
+    assert [e.rule for e in started(lake, engine, settings, Clock(NOW)).tick()] == ["no_pins"]
+    assert [r.doc["rule"] for r in hook.requests] == ["no_pins"]

@@ -73,8 +73,9 @@ class AlertEngine:
             try:
                 since = self._since(rule.name)
                 conditions = evaluate_rule(rule, self.lake, self.engine, now, since_ms=since)
-            except ConfigError:
-                raise
+            except ConfigError as exc:  # a rule naming a column its aggregate lacks
+                log.error("alert rule %s skipped: %s", rule.name, exc)
+                continue
             except Exception:  # one broken source must not silence the other rules
                 log.exception("alert rule %s could not be evaluated", rule.name)
                 continue

@@ -286,7 +286,10 @@ def quality(
     ] = None,
     max_reject_share: Annotated[
         float | None,
-        typer.Option(help="Fail above this share of rejects [quality.max_reject_share: 0.25]."),
+        typer.Option(
+            help="The default *_reject_share checks fail above this share of rejects "
+            "[quality.max_reject_share: 0.25]."
+        ),
     ] = None,
 ) -> None:
     """Data quality: the latest report, or with --date the gate of one day (after `batch --date`).
