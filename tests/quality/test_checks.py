@@ -18,7 +18,7 @@ from pinpipe.quality import evaluate_clock, evaluate_run, evaluate_window
 from pinpipe.quality.metrics import QualityCollector
 from pinpipe.settings import CheckSettings, SinkSettings
 from pinpipe.sink.lake_sink import LakeSink
-from tests.helpers import DAYS, delta_rows, log_at
+from tests.helpers import DAYS, delta_rows, line, log_at
 from tests.quality.crafted import MINUTE, T0, cleaned_rows, rejects, window, write, write_realtime
 
 
@@ -232,3 +232,16 @@ def test_window_results_are_recorded_once_and_exported_as_gauges(
     text = generate_latest(registry).decode()
     assert 'pinpipe_quality_status{check="nulls",key="",scope="window",table="pin"} 1.0' in text
     assert 'pinpipe_quality_observed{check="nulls",key="",scope="window",table="pin"} 0.25' in text
+
+
+def test_schema_drift_of_a_window_from_the_stream_jobs_lines(lake: Lake, engine: Engine) -> None:
+    """The stream job can hand over the lines it read: no wait for the sink's raw files."""
+    c = check(kind="schema_drift", table="geo")
+    lines = [
+        line({**GEO, "altitude": 1}, topic="pinpipe.geo", timestamp=T0 + 5),
+        line(GEO, topic="pinpipe.geo", offset=1, timestamp=T0 + MINUTE),  # the next window
+        b'{"torn": ',
+    ]
+    (result,) = evaluate_window(lake, engine, [c], T0, T0 + MINUTE, record=False,
+                                lines={"geo": lines})  # fmt: skip
+    assert result.status == "warn" and "new fields altitude (1 records) in 1 raw" in result.message

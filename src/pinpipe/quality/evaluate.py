@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import ibis.expr.types as ir
 
@@ -54,6 +54,7 @@ def _measure(
     bounds: tuple[int, int],
     examples: int,
     trailing: list[int] | None = None,
+    lines: Mapping[str, Sequence[bytes]] | None = None,
 ) -> m.Measure:
     """One row, quarantine, volume or drift check over ``zone``'s tables between ``bounds``."""
     rows_uri = lake.table(zone, check.table)
@@ -62,6 +63,10 @@ def _measure(
     if check.kind == "unique":
         return m.unique_check(engine, read(rows_uri), check, examples)
     if check.kind == "schema_drift":
+        if lines is not None:
+            found: list[dict[str, object]] = []
+            m.parse_lines(lines.get(check.table, ()), bounds, found)
+            return m.drift_check(found, check)
         entries = (
             entries_of_day(lake, m.day_of(bounds[0]), check.table)
             if zone == "batch"
@@ -151,12 +156,15 @@ def evaluate_window(
     *,
     examples: int = 3,
     record: bool = True,
+    lines: Mapping[str, Sequence[bytes]] | None = None,
 ) -> list[CheckResult]:
     """The checks of one closed stream window ``[start, end)`` (the stream job calls this).
 
-    Reads the stream tables, their quarantine and the raw zone between the bounds. Recorded
-    exactly once: a window ending at or before the last recorded one is measured and returned
-    but not appended again (a replay after a restart).
+    Reads the stream tables and their quarantine between the bounds; schema drift reads
+    ``lines`` (table → the lake lines the stream job read, filtered to the window) when given,
+    else the raw zone, which holds a recent window only once the sink has committed it.
+    Recorded exactly once: a window ending at or before the last recorded one is measured and
+    returned but not appended again (a replay after a restart).
     """
     bounds = (_ms(start), _ms(end))
     read = functools.cache(engine.read_delta)
@@ -166,7 +174,7 @@ def evaluate_window(
         trailing = None
         if check.kind == "volume":
             trailing = _trailing_windows(lake, engine, read, check, bounds)
-        found = _measure(lake, engine, read, check, "stream", bounds, examples, trailing)
+        found = _measure(lake, engine, read, check, "stream", bounds, examples, trailing, lines)
         results.append(_result(check, "window", run_id, found, bounds))
     if record:
         append_results(engine.tables, lake.quality_results, results, txn=(WINDOW_APP, bounds[1]))

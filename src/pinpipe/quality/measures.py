@@ -189,25 +189,32 @@ def volume_check(current: int, trailing: Sequence[int], check: CheckSettings, un
     return Measure(ratio, check.factor, failed, message)
 
 
+def parse_lines(texts: Iterable[bytes], bounds: Bounds, found: list[dict[str, Any]]) -> bool:
+    """Append the JSON-object records of lake lines ``texts`` in ``bounds`` to ``found``;
+    False once ``MAX_DRIFT_LINES`` are there."""
+    for text in texts:
+        try:
+            record = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue  # a torn line: the cleaning step quarantines it
+        if not isinstance(record, dict) or RAW_TEXT_FIELD in record:
+            continue
+        stamp = record.get("_timestamp")
+        if bounds is not None and not (isinstance(stamp, int) and bounds[0] <= stamp < bounds[1]):
+            continue
+        found.append(record)
+        if len(found) >= MAX_DRIFT_LINES:
+            return False
+    return True
+
+
 def raw_lines(lake: Lake, entries: Iterable[IndexEntry], bounds: Bounds) -> list[dict[str, Any]]:
     """Raw records (JSON objects) of ``entries`` between ``bounds``, newest files first, capped."""
     found: list[dict[str, Any]] = []
     for entry in sorted(entries, key=lambda e: e.max_timestamp, reverse=True):
-        for text in lake.storage.read_bytes(join(lake.root, entry.uri)).splitlines():
-            try:
-                record = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                continue  # a torn line: the cleaning step quarantines it
-            if not isinstance(record, dict) or RAW_TEXT_FIELD in record:
-                continue
-            stamp = record.get("_timestamp")
-            if bounds is not None and not (
-                isinstance(stamp, int) and bounds[0] <= stamp < bounds[1]
-            ):
-                continue
-            found.append(record)
-            if len(found) >= MAX_DRIFT_LINES:
-                return found
+        text = lake.storage.read_bytes(join(lake.root, entry.uri))
+        if not parse_lines(text.splitlines(), bounds, found):
+            break
     return found
 
 
