@@ -82,3 +82,27 @@ def test_emulate_rows_grows_the_distinct_inds_past_the_reference_data(tmp_path: 
     assert len(records) == 300
     assert max(inds) >= 11_154, "every ind came from the reference-sized table"
     assert len(inds) > 250, "300 samples of 100,000 rows are nearly all distinct"
+
+
+def test_realtime_top_and_trending_after_the_stream_job(tmp_path: Path) -> None:
+    import json
+
+    from pinpipe.emulator.generator import generate
+    from pinpipe.log.embedded import EmbeddedLog
+    from pinpipe.settings import load_settings
+    from tests.helpers import produce_rows
+
+    with EmbeddedLog(load_settings(home=tmp_path).log_path) as log:
+        produce_rows(log, generate(50, seed=4), list(range(50)))
+    assert run_pinpipe(tmp_path, "stream", "--once").returncode == 0
+    top = run_pinpipe(tmp_path, "realtime", "top", "--minutes", "5", "--limit", "100", "-f", "json")
+    assert top.returncode == 0, top.stderr
+    assert sum(r["posts"] for r in json.loads(top.stdout)) == 50  # every pin, this minute
+    by_topic = run_pinpipe(tmp_path, "realtime", "top", "--by", "topic", "-f", "json")
+    assert {r["topic"]: r["records"] for r in json.loads(by_topic.stdout)} == {
+        "pinpipe.pin": 50, "pinpipe.geo": 50, "pinpipe.user": 50
+    }  # fmt: skip
+    trending = run_pinpipe(tmp_path, "realtime", "trending")
+    assert trending.returncode == 0 and "score" in trending.stdout, trending.stderr
+    wrong = run_pinpipe(tmp_path, "realtime", "top", "--minutes", "7")
+    assert wrong.returncode == 2 and "choose 5, 15 or 60" in wrong.stderr

@@ -405,6 +405,54 @@ def lake_ready(
     console.print(f"{day}: raw data complete")
 
 
+realtime_app = typer.Typer(
+    help="The stream job's one-minute windows: what is hot, what is trending.",
+    no_args_is_help=True,
+)
+app.add_typer(realtime_app, name="realtime")
+
+
+@realtime_app.command("top")
+def realtime_top(
+    by: Annotated[str, typer.Option(help="category, country or topic.")] = "category",
+    minutes: Annotated[int, typer.Option(help="Over the last 5, 15 or 60 minutes.")] = 5,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 10,
+    fmt: FormatOpt = "table",
+) -> None:
+    """The categories (countries, topics) with the most records in the last minutes."""
+    from pinpipe.engines import interactive_engine
+    from pinpipe.lake import open_lake
+    from pinpipe.serve.realtime import WINDOW_CHOICES, Ranked, top
+
+    names = {"category": "posts_by_category", "country": "events_by_country"}
+    names["topic"] = "records_by_topic"
+    if by not in names:
+        raise typer.BadParameter("choose category, country or topic", param_hint="--by")
+    if minutes not in WINDOW_CHOICES:
+        raise typer.BadParameter("choose 5, 15 or 60", param_hint="--minutes")
+    found = top(
+        open_lake(settings()), interactive_engine(), cast(Ranked, names[by]), minutes, limit=limit
+    )
+    emit(console, {f"top {by} over the last {minutes} minutes": found}, _format(fmt), many=False)
+
+
+@realtime_app.command("trending")
+def realtime_trending(
+    baseline: Annotated[int, typer.Option(min=1, help="Minutes of baseline.")] = 15,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 10,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Categories by the last minute's posts against their baseline: (posts+1)/(baseline+1)."""
+    from pinpipe.engines import interactive_engine
+    from pinpipe.lake import open_lake
+    from pinpipe.serve.realtime import trending
+
+    found = trending(
+        open_lake(settings()), interactive_engine(), baseline_minutes=baseline, limit=limit
+    )
+    emit(console, {"trending categories": found}, _format(fmt), many=False)
+
+
 airflow_app = typer.Typer(help="Run pinpipe from Apache Airflow.", no_args_is_help=True)
 app.add_typer(airflow_app, name="airflow")
 

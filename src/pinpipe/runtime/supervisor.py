@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pinpipe.alerts import AlertEngine
 from pinpipe.engines import get_engine, interactive_engine
+from pinpipe.ingest.key_file import install_sighup_handler
 from pinpipe.ingest.server import serve
 from pinpipe.jobs.batch import run_batch
 from pinpipe.jobs.stream import stream_job
@@ -119,5 +120,8 @@ class Supervisor:
         return 1 if self.errors else 0
 
     def install_signal_handlers(self) -> None:
-        """First SIGINT/SIGTERM drains; a second one exits immediately."""
+        """First SIGINT/SIGTERM drains; a second one exits immediately; with
+        ``ingest.api_keys_file``, SIGHUP re-reads it (else SIGHUP keeps its default)."""
         stop_on_signals(self.stop)
+        if self.settings.ingest.api_keys_file:
+            install_sighup_handler()
