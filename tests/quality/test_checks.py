@@ -14,7 +14,7 @@ from pinpipe.engines import Engine, interactive_engine
 from pinpipe.lake import Lake
 from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.quality import evaluate_clock, evaluate_run, evaluate_window
+from pinpipe.quality import closed_windows, evaluate_clock, evaluate_run, evaluate_window
 from pinpipe.quality.metrics import QualityCollector
 from pinpipe.settings import CheckSettings, SinkSettings
 from pinpipe.sink.lake_sink import LakeSink
@@ -245,3 +245,15 @@ def test_schema_drift_of_a_window_from_the_stream_jobs_lines(lake: Lake, engine:
     (result,) = evaluate_window(lake, engine, [c], T0, T0 + MINUTE, record=False,
                                 lines={"geo": lines})  # fmt: skip
     assert result.status == "warn" and "new fields altitude (1 records) in 1 raw" in result.message
+
+
+def test_closed_windows_hands_out_each_window_once(lake: Lake, engine: Engine) -> None:
+    c = [check(kind="quarantine_rate")]
+    assert closed_windows(lake, engine, T0 + MINUTE + 5) == [(T0, T0 + MINUTE)]  # no backfill
+    evaluate_window(lake, engine, c, T0, T0 + MINUTE)
+    assert closed_windows(lake, engine, T0 + MINUTE + 5) == []
+    assert closed_windows(lake, engine, T0 + 3 * MINUTE) == [
+        (T0 + MINUTE, T0 + 2 * MINUTE),
+        (T0 + 2 * MINUTE, T0 + 3 * MINUTE),
+    ]
+    assert len(closed_windows(lake, engine, T0 + 500 * MINUTE)) == 60  # a long outage: capped

@@ -6,7 +6,12 @@ window's bounds), ``QualityMonitor`` (the clock: freshness fires even when nothi
 """
 
 from pinpipe.quality.checks import CheckResult, Scope, Status, default_checks, effective_checks
-from pinpipe.quality.evaluate import evaluate_clock, evaluate_run, evaluate_window
+from pinpipe.quality.evaluate import (
+    closed_windows,
+    evaluate_clock,
+    evaluate_run,
+    evaluate_window,
+)
 from pinpipe.quality.monitor import QualityMonitor
 
 __all__ = [
@@ -14,6 +19,7 @@ __all__ = [
     "QualityMonitor",
     "Scope",
     "Status",
+    "closed_windows",
     "default_checks",
     "effective_checks",
     "evaluate_clock",

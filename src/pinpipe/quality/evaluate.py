@@ -182,6 +182,34 @@ def evaluate_window(
     return results
 
 
+WINDOW_MS = 60_000
+MAX_BACKLOG = 60
+"""``closed_windows`` hands out at most this many windows per call (a long outage catches up
+over several calls, newest last)."""
+
+
+def evaluated_until(lake: Lake, engine: Engine) -> int | None:
+    """The end (epoch ms) of the last stream window whose results are recorded, or None."""
+    table = engine.tables.open(lake.quality_results)
+    return None if table is None else table.transaction_version(WINDOW_APP)
+
+
+def closed_windows(lake: Lake, engine: Engine, closed_before: Instant) -> list[tuple[int, int]]:
+    """The one-minute windows ending at or before ``closed_before`` not evaluated yet, oldest
+    first: the stream job calls ``evaluate_window`` for each. ``closed_before`` is the time no
+    record can still land before (the partitions' lowest clock minus the allowed lateness).
+    Without any recorded window, only the last closed one is judged (no backfill of history).
+    """
+    last_end = _ms(closed_before) // WINDOW_MS * WINDOW_MS
+    done = evaluated_until(lake, engine)
+    first_end = (
+        last_end
+        if done is None
+        else max(done + WINDOW_MS, last_end - (MAX_BACKLOG - 1) * WINDOW_MS)
+    )
+    return [(end - WINDOW_MS, end) for end in range(first_end, last_end + 1, WINDOW_MS)]
+
+
 def evaluate_clock(
     lake: Lake,
     engine: Engine,
