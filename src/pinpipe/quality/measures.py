@@ -107,14 +107,15 @@ def _what_is_bad(check: CheckSettings) -> str:
 
 
 def _share(bad: int, total: int, limit: float, what: str) -> tuple[float | None, bool, str]:
+    """The share ``bad / total`` against ``limit``; ``what`` names the bad ones (after "of N")."""
     if total == 0:
-        return None, False, "no rows to judge"
+        return None, False, "nothing to judge"
     share = bad / total
     verdict = "above" if share > limit else "within"
     return (
         share,
         share > limit,
-        f"{bad:,} of {total:,} rows with {what} ({share:.2%}, {verdict} {limit:.2%})",
+        f"{bad:,} of {total:,} {what} ({share:.2%}, {verdict} {limit:.2%})",
     )
 
 
@@ -127,7 +128,9 @@ def column_check(
     bad = _bad_rows(check, table)
     found = engine.to_arrow(table.aggregate(n=table.count(), bad=bad.ifelse(1, 0).sum()))
     total, nbad = int(found["n"][0].as_py() or 0), int(found["bad"][0].as_py() or 0)
-    observed, failed, message = _share(nbad, total, check.max_share, _what_is_bad(check))
+    observed, failed, message = _share(
+        nbad, total, check.max_share, f"rows with {_what_is_bad(check)}"
+    )
     sample: list[dict[str, Any]] = []
     if failed and examples:
         shown = table.filter(bad).select("ind", check.column).limit(examples)
@@ -143,7 +146,9 @@ def unique_check(
         return Measure(None, check.max_share, False, "no table yet")
     found = engine.to_arrow(table.aggregate(n=table.count(), distinct=table.ind.nunique()))
     total, distinct = int(found["n"][0].as_py() or 0), int(found["distinct"][0].as_py() or 0)
-    observed, failed, message = _share(total - distinct, total, check.max_share, "a duplicate ind")
+    observed, failed, message = _share(
+        total - distinct, total, check.max_share, "rows with a duplicate ind"
+    )
     sample: list[dict[str, Any]] = []
     if failed and examples:
         dupes = table.group_by("ind").aggregate(rows=table.count())
@@ -152,23 +157,17 @@ def unique_check(
 
 
 def quarantine_check(
-    engine: Engine, rows: int, rejects: ir.Table | None, check: CheckSettings, examples: int
+    engine: Engine, records: int, rejects: ir.Table | None, check: CheckSettings, examples: int
 ) -> Measure:
-    """quarantine_rate: rejects over all records (``rows`` is the records judged)."""
+    """quarantine_rate: rejects over all the records judged."""
     nrejects = count(engine, rejects)
-    observed, failed, message = _share(nrejects, rows, check.max_share, "a reject")
+    observed, failed, message = _share(nrejects, records, check.max_share, "records quarantined")
     sample: list[dict[str, Any]] = []
     if failed and examples and rejects is not None:
         reasons = rejects.group_by("reason").aggregate(rejects=rejects.count())
         top = reasons.order_by(ibis.desc("rejects")).limit(examples)
         sample = engine.to_arrow(top).to_pylist()
-    return Measure(
-        observed,
-        check.max_share,
-        failed,
-        message.replace("rows with a reject", "records quarantined"),
-        sample,
-    )
+    return Measure(observed, check.max_share, failed, message, sample)
 
 
 def volume_check(current: int, trailing: Sequence[int], check: CheckSettings, unit: str) -> Measure:
