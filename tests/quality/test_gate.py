@@ -64,3 +64,17 @@ def test_a_block_failure_stops_the_gate_with_exit_3_naming_the_check(
 
     relaxed = run_pinpipe(tmp_path, "quality", "--date", day, "--max-reject-share", "0.5")
     assert relaxed.returncode == 0, relaxed.stderr
+
+
+def test_a_batch_run_with_the_gate_stops_at_the_first_failing_day(
+    log: EmbeddedLog, lake: Lake, source: SourceTables, tmp_path: Path
+) -> None:
+    land_three_days(log, lake, source)
+    days = ("--since", DAYS[0].isoformat(), "--until", DAYS[2].isoformat(), "--skip-results")
+    strict = {"PINPIPE_QUALITY__MAX_REJECT_SHARE": "0"}  # day two holds a geo reject
+    run = run_pinpipe(tmp_path, "batch", *days, "--quality-gate", **strict)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "quality gate failed: geo_reject_share" in run.stderr
+    assert f"{DAYS[1]}: geo" in run.stdout and f"{DAYS[2]}:" not in run.stdout  # stopped there
+    judged = {(r["check"], r["window_start"].date()) for r in delta_rows(lake.quality_results)}
+    assert ("geo_reject_share", DAYS[0]) in judged and ("geo_reject_share", DAYS[1]) in judged

@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Any, cast, get_args
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from pinpipe import __version__
 from pinpipe.cli.output import Format, emit
 from pinpipe.errors import PinpipeError
 from pinpipe.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pinpipe.engines import Engine
+    from pinpipe.lake import Lake
 
 app = typer.Typer(
     name="pinpipe",
@@ -236,6 +240,13 @@ def batch(
     skip_results: Annotated[
         bool, typer.Option("--skip-results", help="Leave results/ for `pinpipe results`.")
     ] = False,
+    quality_gate: Annotated[
+        bool,
+        typer.Option(
+            "--quality-gate",
+            help="After each day, run its quality checks; stop with exit 3 on a block failure.",
+        ),
+    ] = False,
 ) -> None:
     """Clean the raw zone into batch Delta tables and run every query into results/.
 
@@ -248,6 +259,8 @@ def batch(
     days = _days(date, since, until)
     if full and days:
         raise typer.BadParameter("--full rebuilds everything: drop --date/--since/--until")
+    if quality_gate and not days:
+        raise typer.BadParameter("--quality-gate judges days: give --date or --since")
     cfg = settings(engine=_engine(engine))
     lake, runner = open_lake(cfg), get_engine(settings=cfg)
     runs: list[dt.date | None] = [*days] if days else [None]
@@ -263,6 +276,8 @@ def batch(
             f"{label}cleaned in {report.clean_seconds:.2f}s, {len(report.results)} queries in "
             f"{report.query_seconds:.2f}s"
         )
+        if quality_gate and day is not None:
+            _gate(lake, runner, day, cfg)
 
 
 @app.command()
@@ -297,9 +312,8 @@ def quality(
     The gate evaluates every configured check over the day, records the results in
     tables/quality/results and exits 3 when a `block` check fails.
     """
-    from pinpipe.cli.quality import print_gate, print_report
+    from pinpipe.cli.quality import print_report
     from pinpipe.engines import interactive_engine
-    from pinpipe.jobs.quality import day_quality
     from pinpipe.lake import open_lake
 
     cfg = settings(**{"quality.max_reject_share": max_reject_share})
@@ -307,7 +321,16 @@ def quality(
         print_report(console, open_lake(cfg), interactive_engine())
         return
     day = _day(date, "--date")
-    verdict = day_quality(open_lake(cfg), interactive_engine(), day, cfg.quality)
+    _gate(open_lake(cfg), interactive_engine(), day, cfg)
+    console.print("quality gate passed")
+
+
+def _gate(lake: Lake, engine: Engine, day: dt.date, cfg: Settings) -> None:
+    """Evaluate and print the day's checks; exit 3 naming each failed ``block`` check."""
+    from pinpipe.cli.quality import print_gate
+    from pinpipe.jobs.quality import day_quality
+
+    verdict = day_quality(lake, engine, day, cfg.quality)
     print_gate(console, verdict.results)
     if not verdict.passed:
         for failed in verdict.failed:
@@ -317,7 +340,6 @@ def quality(
             '`pinpipe sql "SELECT reason, count(*) FROM quarantine GROUP BY 1"`'
         )
         raise typer.Exit(QUALITY_FAILED)
-    console.print("quality gate passed")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
