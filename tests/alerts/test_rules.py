@@ -98,3 +98,16 @@ def test_a_quality_rule_fires_on_a_check_that_does_not_pass(lake: Lake, engine: 
     (fires,) = evaluate_rule(watch, lake, engine, int(time.time() * 1000))
     assert fires.key == "pin" and fires.firing and fires.value == 0.5
     assert "pin_nulls: warn: 1 of 2 rows with NULL category" in fires.message
+
+
+def test_the_quarantine_rate_of_one_table(lake: Lake, engine: Engine) -> None:
+    _records_and_rejects(lake, 6)
+    geo = [window(NOW - MINUTE, topic="pinpipe.geo", records=1000)]
+    write_realtime(lake.realtime("records_by_topic"), "records_by_topic", geo)
+    pins = QUARANTINE_RATE.model_copy(
+        update={"where": {"table": "pin"}, "ratio_where": {"topic": "*.pin"}}
+    )
+    (rate,) = evaluate_rule(pins, lake, engine, NOW)
+    assert rate.firing and rate.value == pytest.approx(0.06)  # geo records do not dilute it
+    (diluted,) = evaluate_rule(QUARANTINE_RATE, lake, engine, NOW)
+    assert not diluted.firing and diluted.value == pytest.approx(6 / 1100)
