@@ -277,10 +277,140 @@ class MaintainSettings(_Section):
     does not read them, and the stream tables stay small."""
 
 
+CheckKind = Literal[
+    "null_rate",
+    "accepted_values",
+    "range",
+    "format",
+    "unique",
+    "freshness",
+    "volume",
+    "schema_drift",
+    "quarantine_rate",
+]
+Severity = Literal["warn", "block"]
+
+
+class CheckSettings(_Section):
+    """One data-quality check (``[[quality.checks]]``); ``docs/quality-and-alerts.md``."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    """Unique name: results, gauges and the gate's message use it."""
+    kind: CheckKind
+    table: Literal["pin", "geo", "user"]
+    severity: Severity = "warn"
+    """``block`` fails ``pinpipe quality --date`` (exit 3); ``warn`` only reports."""
+    column: str = ""
+    """The column of null_rate, accepted_values, range and format (a cleaned-table column)."""
+    max_share: float = Field(0.0, ge=0, le=1)
+    """Largest passing share of bad rows: NULLs, values outside the accepted set or range,
+    text not matching ``pattern``, rejects (quarantine_rate), duplicate inds (unique)."""
+    values: tuple[str | int | float | bool, ...] = ()
+    """accepted_values: the values allowed (NULL is judged by null_rate, not here)."""
+    min: float | None = None
+    max: float | None = None
+    """range: inclusive bounds (either may be left out)."""
+    pattern: str = ""
+    """format: a regular expression the whole text must match."""
+    minutes: float = Field(10.0, gt=0)
+    """freshness: fail when a topic has had no record for this long."""
+    baseline: int = Field(5, ge=1)
+    """volume: the trailing baseline, in one-minute windows (stream) or days (batch runs)."""
+    factor: float = Field(3.0, gt=1)
+    """volume: fail when records are above ``factor`` x the baseline or below it / ``factor``."""
+    min_baseline: int = Field(10, ge=0)
+    """volume: a baseline below this many records is too small to judge (passes)."""
+
+
 class QualitySettings(_Section):
     max_reject_share: float = Field(0.25, ge=0, le=1)
-    """``pinpipe quality`` fails (exit 3) for a day whose batch rejects exceed this share of
-    its raw records in any table."""
+    """The default ``*_reject_share`` checks (block): ``pinpipe quality --date`` fails (exit 3)
+    for a day whose batch rejects exceed this share of its raw records in any table."""
+    checks: tuple[CheckSettings, ...] | None = None
+    """The checks; None: the default set (``pinpipe.quality.checks.default_checks``)."""
+    every_seconds: float = Field(30.0, gt=0)
+    """How often ``pinpipe up`` evaluates the clock's checks (freshness)."""
+    record_every_seconds: float = Field(300.0, ge=0)
+    """The clock's results are recorded when a status changes, else at most this often."""
+    examples: int = Field(3, ge=0, le=20)
+    """Example rows kept with a failing result."""
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_names(cls, value: tuple[CheckSettings, ...] | None) -> Any:
+        names = [c.name for c in value or ()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"check names must be unique: {names}")
+        return value
+
+
+AlertKind = Literal["threshold", "absent", "baseline", "quality"]
+
+
+class AlertRule(_Section):
+    """One alert rule (``[[alerts.rules]]``); ``docs/quality-and-alerts.md``."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    kind: AlertKind
+    """threshold: ``value`` (or its ratio to ``ratio_to``) summed over the last ``minutes``
+    beyond ``threshold``; absent: no rows with a positive ``value`` for ``minutes``; baseline:
+    the last closed window's ``value`` above ``factor`` x the mean of the ``minutes`` windows
+    before it; quality: the data-quality check ``check`` not passing in the last ``minutes``."""
+    aggregate: str = ""
+    """The real-time aggregate (``tables/realtime/<aggregate>``) of threshold/absent/baseline."""
+    value: str = ""
+    """Its measure column (``posts``, ``events``, ``records``, ``rejects``, ``late``)."""
+    where: dict[str, str] = Field(default_factory=dict)
+    """Only rows whose columns match these glob patterns, e.g. ``{topic = "*.pin"}``."""
+    by: str = ""
+    """Key column: one alert per value (``category``); empty: one alert for the rule."""
+    ratio_to: str = ""
+    """threshold: divide by this ``aggregate.column`` summed over the same minutes."""
+    ratio_where: dict[str, str] = Field(default_factory=dict)
+    """Glob patterns the ``ratio_to`` rows must match (``{topic = "*.pin"}``)."""
+    op: Literal[">", "<"] = ">"
+    threshold: float = 0.0
+    minutes: float = Field(5.0, gt=0)
+    """The time the condition looks back over (baseline: whole one-minute windows)."""
+    factor: float = Field(3.0, gt=1)
+    min_baseline: float = Field(1.0, ge=0)
+    """baseline: baselines below this are too small to judge."""
+    check: str = ""
+    """quality: the check's name."""
+    cooldown_seconds: float | None = Field(None, ge=0)
+    """Least time between two episodes' notifications per key; None: ``alerts.cooldown_seconds``."""
+    webhook_url: str = ""
+    """Where to deliver; empty: ``alerts.webhook_url``."""
+    format: Literal["json", "slack"] | None = None
+    """Body format; None: ``alerts.format``."""
+
+
+class AlertSettings(_Section):
+    rules: tuple[AlertRule, ...] = ()
+    webhook_url: str = ""
+    """Default webhook of every rule (empty: rules without their own URL are only recorded)."""
+    secret: SecretStr = SecretStr("")
+    """HMAC-SHA256 key of ``X-Pinpipe-Signature`` (``PINPIPE_ALERTS__SECRET``; never logged)."""
+    format: Literal["json", "slack"] = "json"
+    """json: pinpipe's body; slack: a Slack incoming-webhook body (``text`` and blocks)."""
+    cooldown_seconds: float = Field(300.0, ge=0)
+    every_seconds: float = Field(15.0, gt=0)
+    """Evaluate every rule at least this often (and whenever a source table has a new version)."""
+    poll_seconds: float = Field(1.0, gt=0)
+    """How often the source tables' versions are looked at for new data."""
+    attempts: int = Field(5, ge=1, le=50)
+    """Delivery attempts before the alert goes to the dead-letter table."""
+    backoff_seconds: float = Field(0.5, ge=0)
+    backoff_max_seconds: float = Field(30.0, ge=0)
+    timeout_seconds: float = Field(5.0, gt=0)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, value: tuple[AlertRule, ...]) -> Any:
+        names = [r.name for r in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"alert rule names must be unique: {names}")
+        return value
 
 
 class SparkSettings(_Section):
@@ -341,6 +471,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     quality: QualitySettings = QualitySettings()
     maintain: MaintainSettings = MaintainSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="before")
     @classmethod
