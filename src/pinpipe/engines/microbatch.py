@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinpipe.engines.base import Engine, StreamStats
+from pinpipe.engines.base import Engine, StreamStats, WindowsMerged
 from pinpipe.engines.realtime import RealtimeWindows
 from pinpipe.lake.delta import Appender, Positions
 from pinpipe.lake.feeds import Partition, table_partitions
@@ -86,6 +86,10 @@ class MicroBatchStream:
                 store.appender(self._lake.table("stream", table), APP_PREFIX),
             )
         return self._tables[table]
+
+    def on_windows_merged(self, callback: WindowsMerged) -> None:
+        if self._windows is not None:
+            self._windows.on_merged(callback)
 
     def reset(self) -> None:
         self._positions.clear()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -53,6 +54,19 @@ class RealtimeWindows:
         self._counted: dict[str, Positions] = {}
         self._pending: dict[str, list[pa.Table]] = {}
         self._last_flush = time.monotonic()
+        self._listeners: list[Callable[[int], None]] = []
+
+    def on_merged(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(closed_before_ms)`` after every merge (see ``closed_before``)."""
+        self._listeners.append(callback)
+
+    def closed_before(self) -> int | None:
+        """The time no record can still land before: every partition seen has a clock past it
+        by the allowed lateness (the lowest clock minus the lateness); None before any record."""
+        clock = self._clock.get("records_by_topic", {})
+        if not clock:
+            return None
+        return min(clock.values()) - self._settings.allowed_lateness_ms
 
     def _feeding(self, table: TableName) -> list[Aggregate]:
         return [a for a in AGGREGATES if table in a.tables]
@@ -163,6 +177,13 @@ class RealtimeWindows:
         self._last_flush = time.monotonic()
         if merged:
             log.info("realtime: %d window rows merged", merged)
+            closed = self.closed_before()
+            for listener in self._listeners if closed is not None else []:
+                assert closed is not None
+                try:
+                    listener(closed)
+                except Exception:  # a listener (quality checks) never stops the stream job
+                    log.exception("a real-time window listener failed")
         return merged
 
     def reset(self) -> None:
