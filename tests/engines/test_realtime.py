@@ -169,3 +169,38 @@ def test_top_and_trending_read_the_last_minutes(fed: EmbeddedLog, lake: Lake) ->
     assert by_category["art"]["score"] == pytest.approx(2 / (3 / 9 + 1))
     assert by_category[None]["score"] == pytest.approx(1 / (1 / 9 + 1))
     assert [r["category"] for r in hot] == ["diy", "art", None]
+
+
+def test_an_aggregate_fed_by_several_tables_keeps_each_partitions_clock(lake: Lake) -> None:
+    """records_by_topic sees pin and geo batches in turn: a geo batch must not make it forget
+    the pin partition's clock, or a late pin record would count as in time."""
+    import pyarrow as pa
+
+    from pinpipe.engines.realtime import RealtimeWindows
+    from pinpipe.transform.realtime import MicroBatch
+
+    def batch(table: str, offset: int, stamp: int) -> MicroBatch:
+        meta = pa.table(
+            {
+                "_topic": [f"rt.{table}"],
+                "_partition": pa.array([0], pa.int32()),
+                "_offset": pa.array([offset], pa.int64()),
+                "_timestamp": pa.array([stamp], pa.int64()),
+            }
+        )
+        extra = {"pin": {"category": ["art"], "title": ["x"]}, "geo": {"country": ["Chad"]}}
+        rows = meta
+        for name, values in extra[table].items():
+            rows = rows.append_column(name, pa.array(values, pa.string()))
+        rejects = meta.slice(0, 0).append_column("reason", pa.array([], pa.string()))
+        return MicroBatch(table, meta, rows, rejects)  # type: ignore[arg-type]
+
+    counts = RealtimeWindows(lake, DuckDBEngine(threads=1).tables, StreamSettings())
+    counts.add(batch("pin", 0, BASE + 10 * MIN))
+    counts.add(batch("geo", 0, BASE + 10 * MIN))
+    counts.add(batch("pin", 1, BASE + 2 * MIN))  # 8 minutes behind its partition: late
+    counts.flush()
+    assert windows(lake, "records_by_topic", ("topic",), "records") == {
+        (_at(10), "rt.pin"): 1, (_at(10), "rt.geo"): 1
+    }  # fmt: skip
+    assert windows(lake, "late_records", ("table",), "late") == {(_at(2), "pin"): 1}

@@ -136,8 +136,11 @@ class RealtimeWindows:
             judged, clock = judge(
                 fresh, self._clock.get(first, {}), self._settings.allowed_lateness_ms
             )
+            moved = {tp: clock[tp] for tp in partitions if tp in clock}
             for aggregate in aggregates:
-                self._clock[aggregate.name] = dict(clock)
+                # Only this batch's partitions: an aggregate fed by several tables keeps the
+                # clocks of the others' partitions.
+                self._clock[aggregate.name] = {**self._clock.get(aggregate.name, {}), **moved}
                 mine = self._counted[aggregate.name]
                 for tp, end in ends.items():
                     mine[tp] = max(mine.get(tp, 0), end)
