@@ -27,6 +27,8 @@ from tests.helpers import Running, app_client, pinpipe_command, pinpipe_env, run
 from tests.log.backends import BACKENDS, Backend, backend_fixture
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
     from pinpipe.engines.spark import SparkEngine
     from tests.infra.s3_server import S3Server
 
@@ -150,3 +152,12 @@ def s3_server(
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless chromium (Debian's, through Playwright) for every console test."""
+    from tests.infra.browser import chromium
+
+    with chromium() as browser_:
+        yield browser_

@@ -29,14 +29,17 @@ LAYERS: dict[str, set[str]] = {
     "sink": {"errors", "settings", "log", "lake"},
     "jobs": {"errors", "settings", "log", "lake", "transform", "engines"},
     "serve": {"errors", "settings", "lake", "transform", "engines"},
+    "console": {
+        "errors", "settings", "log", "lake", "transform", "engines", "ingest", "sink", "serve",
+    },
     "runtime": {
         "errors", "settings", "log", "lake", "transform", "engines", "ingest", "emulator",
-        "sink", "jobs", "serve",
+        "sink", "jobs", "serve", "console",
     },
     "scheduling": set(),
     "cli": {
         "pinpipe", "errors", "settings", "log", "lake", "transform", "engines", "ingest",
-        "emulator", "sink", "jobs", "serve", "runtime", "scheduling",
+        "emulator", "sink", "jobs", "serve", "console", "runtime", "scheduling",
     },
     "__main__": {"cli"},
     "pinpipe": set(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,12 +66,23 @@ class StreamStats:
     rejects: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     """Ingest timestamp → commit time per committed row (bounded sample)."""
+    recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=100_000))
+    """``(commit time ms, latency ms)`` of the latest rows, for freshness over a window."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     MAX_SAMPLES = 1_000_000
 
     def observe(self, ingest_ms: Sequence[int], now_ms: float) -> None:
         if len(self.latencies_ms) < self.MAX_SAMPLES:
             self.latencies_ms.extend(now_ms - t for t in ingest_ms)
+        with self._lock:
+            self.recent.extend((now_ms, now_ms - t) for t in ingest_ms)
+
+    def freshness(self, now_ms: float, window_ms: float = 60_000) -> list[float]:
+        """Sorted latencies (ms) of the rows committed in the last ``window_ms``."""
+        with self._lock:
+            samples = list(self.recent)
+        return sorted(lat for at, lat in samples if at >= now_ms - window_ms)
 
 
 class StreamRunner(Protocol):
@@ -163,6 +175,10 @@ class Engine(ABC):
         For schedulers (an Airflow DAG, cron): they ask the engine what to run rather than
         branching on its name.
         """
+
+    def interrupt(self) -> None:  # noqa: B027 - optional hook
+        """Stop the query running now, from another thread (the console's time limit);
+        an engine that cannot stop one lets it finish."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release connections; the engine is unusable afterwards."""

@@ -247,5 +247,8 @@ class DuckDBEngine(Engine):
             *(["--all"] if job == "query" else []),
         ]  # fmt: skip
 
+    def interrupt(self) -> None:
+        self._con.con.interrupt()
+
     def close(self) -> None:
         self._con.disconnect()

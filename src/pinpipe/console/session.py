@@ -1,0 +1,86 @@
+"""Sign-in for the console: an API key once, then a signed session cookie.
+
+The cookie holds the key's digest prefix, signed and timestamped with itsdangerous under a
+secret generated once in the home (owner-only file). It is checked against the configured keys
+on every request, so removing a key from the settings ends its sessions at the next restart,
+and only keys whose scope allows reading may sign in.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from pinpipe.errors import ConfigError
+from pinpipe.ingest.auth import Authenticator
+from pinpipe.settings import ApiKey, Settings
+
+COOKIE = "pinpipe_session"
+_DIGEST_CHARS = 24
+
+
+def load_secret(path: Path) -> str:
+    """The signing secret at ``path``, created (mode 0600) on first use."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+    return secret
+
+
+class Sessions:
+    """Who may read: nobody needs to sign in when no API keys are configured (loopback)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.keys = settings.ingest.api_keys
+        self.auth = Authenticator(self.keys)
+        self.max_age = int(settings.console.session_hours * 3600)
+        secret = load_secret(settings.resolve(settings.console.secret_file)) if self.keys else ""
+        self._signer = URLSafeTimedSerializer(secret or "unused", salt="pinpipe-console")
+
+    @property
+    def required(self) -> bool:
+        return bool(self.keys)
+
+    def sign_in(self, key: str) -> str:
+        """The cookie value for a valid read key; ConfigError with the reason otherwise."""
+        found = self._key({"x-api-key": key})
+        return self._signer.dumps(found.sha256[:_DIGEST_CHARS])
+
+    def _key(self, headers: dict[str, str]) -> ApiKey:
+        principal = self.auth.authenticate(headers, "")
+        assert principal.key is not None
+        if not principal.key.may("read"):
+            raise ConfigError(
+                "this API key may only produce records; the console needs a key with scope "
+                "'read' or 'all'"
+            )
+        return principal.key
+
+    def reader(self, cookie: str | None, headers: dict[str, str]) -> ApiKey | None:
+        """The key behind a valid cookie (or an ``x-api-key``/Bearer header), else None."""
+        if cookie:
+            try:
+                digest = self._signer.loads(cookie, max_age=self.max_age)
+            except BadSignature:
+                digest = None
+            for key in self.keys:
+                if isinstance(digest, str) and key.sha256.startswith(digest) and key.may("read"):
+                    return key
+        if "x-api-key" in headers or "authorization" in headers:
+            try:
+                return self._key(headers)
+            except Exception:
+                return None
+        return None
