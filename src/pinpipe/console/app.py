@@ -8,6 +8,7 @@ is rendered on the server; ``static/console.js`` only draws charts and applies l
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -429,8 +430,8 @@ def _quarantine(table: pa.Table | None, search: str, reason: str) -> dict[str, A
     for row in data:
         why = row.get("reason") or "unknown"
         reasons[why] = reasons.get(why, 0) + 1
-        ts = row.get("_timestamp")
-        minute = int(ts.timestamp() // 60 * 60) if ts is not None else 0
+        ts = row.get("_timestamp")  # epoch milliseconds
+        minute = int(ts // 60_000 * 60) if ts is not None else 0
         buckets.setdefault(minute, {})
         buckets[minute][why] = buckets[minute].get(why, 0) + 1
     times = sorted(buckets)
@@ -448,7 +449,8 @@ def _quarantine(table: pa.Table | None, search: str, reason: str) -> dict[str, A
     shown = chosen[:QUARANTINE_ROWS]
     for row in shown:
         ts = row.get("_timestamp")
-        row["when"] = ts.isoformat(sep=" ", timespec="seconds") if ts is not None else ""
+        when = dt.datetime.fromtimestamp(ts / 1000, dt.UTC) if ts is not None else None
+        row["when"] = when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else ""
     return {
         "total": len(data),
         "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),

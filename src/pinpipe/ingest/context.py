@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from pinpipe.errors import IngestError, PinpipeError
-from pinpipe.ingest.auth import Authenticator, Principal, forbid
+from pinpipe.ingest.auth import Authenticator, Principal, forbid, require
 from pinpipe.ingest.committer import AsyncCommitter
 from pinpipe.ingest.core import Request
 from pinpipe.ingest.errors import shutting_down
@@ -68,6 +68,7 @@ class IngestContext:
         self, request: Request, topic: str, records: Sequence[ProduceRecord]
     ) -> list[Position]:
         """Append durably (group commit); auto-creates the topic only when allowed."""
+        require(request.principal, "produce")
         if not self.settings.auto_create_topics:
             await self.describe(topic)  # UnknownTopicError -> 404
         try:
