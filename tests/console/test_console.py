@@ -181,6 +181,16 @@ def test_console_follows_the_emulator_and_answers_like_the_cli(
     )
     shoot(page, "overview")
 
+    # /metrics carries the overview's figures for Prometheus and Grafana
+    metrics = requests.get(f"{up.url}/metrics", timeout=10).text
+    stream_pin = overview["tables"]["stream"]["tables"]["pin"]
+    assert f'pinpipe_table_rows{{table="pin",zone="stream"}} {float(stream_pin)}' in metrics
+    for name in (
+        "pinpipe_log_end_offset", "pinpipe_consumer_lag", "pinpipe_stream_freshness_seconds",
+        "pinpipe_stage_state", "pinpipe_ingest_records_total", "pinpipe_ingest_rejections_total",
+    ):  # fmt: skip
+        assert f"\n{name}{{" in metrics, name
+
     # the analytics page redrew as rows landed
     analytics.wait_for_function(
         "() => Number(document.querySelector('[data-analytic=\"users_joined_by_year\"]')"

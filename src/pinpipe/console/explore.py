@@ -98,6 +98,8 @@ def parse(params: dict[str, list[str]], columns: dict[str, ColumnKind]) -> Quest
             raise ConfigError(f"choose a comparison among {', '.join(OPS)}, not {op!r}")
         if not value and op not in ("is empty", "is not empty"):
             raise ConfigError(f"the filter on {column} needs a value")
+        if op in ("=", "!=", "<", "<=", ">", ">="):
+            _literal(value, columns[column], column)  # refuses a number column's bad value
         filters.append(Filter(column, op, value))
     group_by = one("group")
     if group_by:

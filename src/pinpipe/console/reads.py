@@ -132,6 +132,8 @@ class Reader:
 
     def columns(self, source: str) -> dict[str, ColumnKind]:
         """Column → kind of one table, or of the join (``ind`` once)."""
+        if source not in (*TABLES, "joined"):
+            raise ConfigError(f"choose a table among {', '.join((*TABLES, 'joined'))}")
         tables: list[TableName] = list(TABLES) if source == "joined" else [source]  # type: ignore[list-item]
         found: dict[str, ColumnKind] = {}
         engine = self._own.engine
