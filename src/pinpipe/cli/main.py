@@ -489,12 +489,15 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Ingest API port [a free one].")] = None,
 ) -> None:
     """Run the whole pipeline on fresh demo data and print every analytic."""
-    from pinpipe.cli.output import render_table
-    from pinpipe.runtime.demo import run_demo
+    from pinpipe.cli.output import render_compact
+    from pinpipe.runtime.demo import run_demo, watch_live
 
     outcome = run_demo(settings(), rows=rows, port=port, say=console.print)
     for name, table in outcome.results.items():
-        render_table(console, name, table)
+        render_compact(console, name, table)
+    console.print()
+    for line in watch_live(settings()):
+        console.print(line)
     raise typer.Exit(outcome.exit_code)
 
 

@@ -435,9 +435,11 @@ def _quarantine(table: pa.Table | None, search: str, reason: str) -> dict[str, A
         buckets.setdefault(minute, {})
         buckets[minute][why] = buckets[minute].get(why, 0) + 1
     times = sorted(buckets)
+    if times and (times[-1] - times[0]) // 60 <= 1440:  # a day or less: every minute, zeros too
+        times = list(range(times[0] - 60, times[-1] + 120, 60))
     series = {
         "t": times,
-        "by": {why: [buckets[t].get(why, 0) for t in times] for why in sorted(reasons)},
+        "by": {why: [buckets.get(t, {}).get(why, 0) for t in times] for why in sorted(reasons)},
     }
     needle = search.lower()
     chosen = [

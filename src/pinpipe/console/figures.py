@@ -188,6 +188,8 @@ class Figures:
                     continue
                 door = source.doors.get(s.labels["route"], "plain")
                 topic = s.labels["topic"]
+                if door == "plain" or not topic:
+                    continue
                 counters.records[door] = counters.records.get(door, 0.0) + s.value
                 counters.topics[topic] = counters.topics.get(topic, 0.0) + s.value
         rejections: dict[str, float] = {}

@@ -108,3 +108,13 @@ def run_demo(
     )
     results = run_queries(lake, interactive_engine(), list(QUERIES), "merged")
     return DemoResult(1 if supervisor.errors or stats.failed else 0, results)
+
+
+def watch_live(base: Settings) -> list[str]:
+    """How to watch the same pipeline live in the console (the demo's last words)."""
+    where = f"http://{base.ingest.host}:{base.ingest.port}"
+    return [
+        "[bold]Watch it live[/bold]: run [bold]pinpipe up[/bold], post rows with "
+        "[bold]pinpipe emulate --rate 5[/bold] in another shell, and open "
+        f"[bold]{where}/ui/[/bold] (overview, the analytics as charts, Explore, SQL, quarantine).",
+    ]
