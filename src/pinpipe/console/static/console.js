@@ -149,6 +149,7 @@
       if (rateEl) { rateEl.dataset.last = String(snap.ingest.records_per_s); bump(rateEl); }
       if (rowsEl) { rowsEl.dataset.last = String(snap.tables.stream.total); bump(rowsEl); }
       times();
+      document.dispatchEvent(new CustomEvent("pinpipe:overview", { detail: snap }));
     }
     live(update);
   }
