@@ -14,8 +14,9 @@ Debian's chromium driven by Playwright, on the same two cores as the server.
   warm-up load. Baseline: the ingest API's own ``/docs`` page on the same server.
 - **Ingest with a console open**: wrk, single-record Kafka REST POSTs on 64 connections for
   ``DURATION_S``, without a console, with the overview's event stream open in a plain HTTP
-  client (the server's cost alone), and with the overview open in chromium (server plus
-  browser on the same cores). Rounds alternate so drift on a shared machine hits all three.
+  client (the server's cost alone), with the overview open in chromium (server plus browser
+  on the same cores), and with the analytics page open (its nine queries rerun as rows land).
+  Rounds alternate so drift on a shared machine hits every mode.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ PAGES = {
     "quarantine": "/ui/quarantine",
 }
 KAFKA_JSON = {"Content-Type": "application/vnd.kafka.json.v2+json"}
+MODES = {
+    "events": "overview's event stream open (server cost)",
+    "browser": "overview open in chromium (server + browser)",
+    "analytics": "analytics open in chromium (nine live queries)",
+}
 
 
 def _up(home: Path, port: int) -> subprocess.Popen[bytes]:
@@ -168,7 +174,7 @@ def _sse_reader(url: str, stop: threading.Event) -> None:
 def _throughput(browser: Any, url: str, wrk: str, work: Path) -> dict[str, list[float]]:
     single = orjson.dumps({"records": [{"value": ROW}]})
     script = _script(work / "console-1.lua", single, KAFKA_JSON["Content-Type"], "POST")
-    found: dict[str, list[float]] = {"none": [], "events": [], "browser": []}
+    found: dict[str, list[float]] = {"none": [], "events": [], "browser": [], "analytics": []}
     target = f"{url}/topics/bench.pin"
     for _ in range(ROUNDS):
         for mode in found:
@@ -178,9 +184,9 @@ def _throughput(browser: Any, url: str, wrk: str, work: Path) -> dict[str, list[
             if mode == "events":
                 reader = threading.Thread(target=_sse_reader, args=(url, stop), daemon=True)
                 reader.start()
-            elif mode == "browser":
+            elif mode in ("browser", "analytics"):
                 page = browser.new_page()
-                page.goto(f"{url}/ui/")
+                page.goto(f"{url}/ui/" if mode == "browser" else f"{url}/ui/analytics")
             time.sleep(2)
             result = _wrk_run(wrk, target, script, 64, mode, 1)
             found[mode].append(result.requests_per_s)
@@ -232,8 +238,7 @@ def run() -> str:
             f"| page load: {name} | {ms:,.0f} ms | {baseline_load:,.0f} ms (ingest `/docs`) | "
             f"{ms / max(baseline_load, 0.1):.1f}x |"
         )
-    for mode, label in (("events", "overview's event stream open (server cost)"),
-                        ("browser", "overview open in chromium (server + browser)")):  # fmt: skip
+    for mode, label in MODES.items():
         rate = statistics.median(rates[mode])
         lines.append(
             f"| ingest req/s, {label} | {rate:,.0f} | {none:,.0f} (no console) | "
@@ -241,10 +246,9 @@ def run() -> str:
         )
     lines += [
         "",
-        "Each round's requests/s (none / event stream / chromium): "
+        "Each round's requests/s (none / event stream / overview / analytics): "
         + "; ".join(
-            f"{a:,.0f} / {b:,.0f} / {c:,.0f}"
-            for a, b, c in zip(rates["none"], rates["events"], rates["browser"], strict=True)
+            " / ".join(f"{r:,.0f}" for r in round_) for round_ in zip(*rates.values(), strict=True)
         )
         + ".",
         "",

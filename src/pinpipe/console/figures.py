@@ -91,6 +91,7 @@ class Figures:
         self._tables: dict[str, DeltaTable] = {}
         self._rows: dict[str, tuple[int, int]] = {}
         self._versions: dict[str, int] = {}
+        self._batches: dict[str, tuple[int, tuple[float, dict[str, int]] | None]] = {}
         self.samples = 0
 
     # -- reading -----------------------------------------------------------------------------
@@ -323,20 +324,33 @@ class Figures:
         last: float | None = None
         watermark: dict[str, dict[str, int]] = {}
         for t in TABLES:
-            table = self._table(self.lake.table("batch", t))
+            uri = self.lake.table("batch", t)
+            table = self._table(uri)
             if table is None:
                 continue
-            for entry in table.history(limit=20):
-                positions = decode_watermark(entry.get("userMetadata"))
-                if positions is None:
-                    continue
-                at = float(entry.get("timestamp", 0)) / 1000
+            version = table.version()
+            cached = self._batches.get(uri)
+            if cached is None or cached[0] != version:  # history is read once per commit
+                cached = (version, _last_batch_commit(table))
+                self._batches[uri] = cached
+            found = cached[1]
+            if found is not None:
+                at, positions = found
                 last = at if last is None else max(last, at)
-                watermark[t] = {f"{topic}/{p}": end for (topic, p), end in positions.items()}
-                break
+                watermark[t] = positions
         status = self.sources.status
         run = status.snapshot()["batch"] if status else None
         return {"last_commit_at": last, "watermark": watermark, "run": run}
+
+
+def _last_batch_commit(table: DeltaTable) -> tuple[float, dict[str, int]] | None:
+    """Time and watermark of the newest commit that recorded a batch run, if any."""
+    for entry in table.history(limit=20):
+        positions = decode_watermark(entry.get("userMetadata"))
+        if positions is not None:
+            at = float(entry.get("timestamp", 0)) / 1000
+            return at, {f"{topic}/{p}": end for (topic, p), end in positions.items()}
+    return None
 
 
 def _quantile(ordered: list[float], q: float) -> float:

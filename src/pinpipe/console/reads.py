@@ -91,6 +91,8 @@ class Reader:
         )
         self._cache: dict[str, tuple[tuple[int, ...], pa.Table]] = {}
         self._cache_lock = threading.Lock()
+        self._handles: dict[str, Any] = {}
+        self._handles_lock = threading.Lock()
 
     @property
     def store(self) -> Any:
@@ -105,10 +107,18 @@ class Reader:
     def versions(self) -> tuple[int, ...]:
         """Versions of every table the analytics read: a new one means new answers."""
         found = []
-        for zone in ("batch", "stream"):
-            for t in TABLES:
-                table = self.store.open(self.lake.table(zone, t))
-                found.append(-1 if table is None else table.version())
+        with self._handles_lock:
+            for zone in ("batch", "stream"):
+                for t in TABLES:
+                    uri = self.lake.table(zone, t)
+                    table = self._handles.get(uri)
+                    if table is None:
+                        table = self.store.open(uri)
+                        if table is not None:
+                            self._handles[uri] = table
+                    else:
+                        table.update_incremental()
+                    found.append(-1 if table is None else table.version())
         return tuple(found)
 
     # -- the analytics ------------------------------------------------------------------------

@@ -172,10 +172,19 @@
           .catch(() => {});
       }
     }
+    // redraw when a table the analytics read got a commit, at most every REFETCH_MS
+    const REFETCH_MS = 3000;
+    let last = Date.now();
+    let pending = null;
+    function soon() {
+      if (pending) return;
+      const wait = Math.max(0, last + REFETCH_MS - Date.now());
+      pending = setTimeout(() => { pending = null; last = Date.now(); load(); }, wait);
+    }
     load();
     live((snap) => {
       const v = snap.tables && snap.tables.version;
-      if (version !== null && v !== version) load();
+      if (version !== null && v !== version) soon();
       version = v;
     });
   }
