@@ -140,6 +140,12 @@
       const marks = [];
       for (const [table, m] of Object.entries(snap.batch.watermark || {})) for (const [where, off] of Object.entries(m)) marks.push([table, where, off]);
       fill("watermark", marks, [0, 0, 1]);
+      const at = snap.batch.last_commit_at;
+      const last = document.getElementById("batch-last"), none = document.getElementById("batch-none");
+      if (last && none) {
+        last.hidden = !at; none.hidden = !!at;
+        document.getElementById("batch-at").dataset.epoch = at ? String(at) : "";
+      }
       fill("stages", Object.entries(snap.stages || {}).map(([n, h]) => [n, h.state, h.restarts, h.last_error || ""]), [0, 0, 1, 0]);
       for (const series of [rates, rows]) if (series[0].length >= MAX) series.forEach((s) => s.shift());
       rates[0].push(snap.at); rates[1].push(snap.ingest.records_per_s); rates[2].push(snap.ingest.requests_per_s);
@@ -245,6 +251,7 @@
 
   function times() {
     document.querySelectorAll("time[data-epoch]").forEach((el) => {
+      if (!el.dataset.epoch) return;
       const d = new Date(Number(el.dataset.epoch) * 1000);
       el.textContent = d.toISOString().replace("T", " ").slice(0, 19) + " UTC";
     });
