@@ -114,7 +114,6 @@ class Console:
     reader: Reader
     sessions: Sessions
     closing: threading.Event
-    lake_label: str
     live: bool
     """True inside ``pinpipe up`` (ingest, stages), False for ``pinpipe console``."""
 
@@ -132,8 +131,7 @@ def create_console(console: Console) -> ASGIApp:
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         signed_in = console.sessions.required and request.cookies.get(COOKIE) is not None
         html = env.get_template(template).render(
-            request=request, live=console.live, signed_in=signed_in, lake=console.lake_label,
-            **context,
+            request=request, live=console.live, signed_in=signed_in, **context,
         )  # fmt: skip
         return HTMLResponse(html, status)
 

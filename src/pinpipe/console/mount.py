@@ -35,7 +35,6 @@ def build(settings: Settings, sources: Sources, closing: threading.Event) -> Con
         reader=reader,
         sessions=Sessions(settings),
         closing=closing,
-        lake_label=lake.root,
         live=sources.ingest is not None,
     )
 

@@ -54,6 +54,7 @@ def demo_settings(base: Settings, port: int | None) -> Settings:
         "ingest.port": port,
         "emulator.url": f"http://127.0.0.1:{port}",
         "batch.every_minutes": 0,
+        "console.enabled": False,  # nobody watches the demo's random port; `pinpipe up` has it
     }
     if base.log.backend == "kafka":
         # Kafka topics outlive the recreated home: fresh topic names keep each run apart.
