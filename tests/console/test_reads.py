@@ -87,3 +87,19 @@ def test_explore_builds_checked_quoted_sql(landed: Lake) -> None:
 def test_explore_refuses_bad_menus(landed: Lake, params: dict[str, list[str]], why: str) -> None:
     with pytest.raises(ConfigError, match=why):
         parse(params, reader(landed).columns("pin"))
+
+
+def test_analytics_are_computed_together_and_again_only_after_a_commit(
+    landed: Lake, log: EmbeddedLog, source: SourceTables
+) -> None:
+    r = reader(landed)
+    before, top = r.analytic("top_country")
+    again, joined = r.analytic("users_joined_by_year")
+    assert again == before and r.analytic("top_country")[1] is top
+    produce_rows(log, source, list(range(120, 200)))
+    stream_once(log, landed, get_engine("duckdb"))
+    after, joined_after = r.analytic("users_joined_by_year")
+    assert after != before
+    assert sum(joined_after.column("number_users_joined").to_pylist()) > sum(
+        joined.column("number_users_joined").to_pylist()
+    )

@@ -58,6 +58,8 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 QUARANTINE_ROWS = 200
+EVENT_POLL_S = 0.05
+"""How often an event stream looks for a new sample (a float compare; sampling is apart)."""
 TOP_N = 12
 
 ANALYTICS: dict[str, str] = {
@@ -165,17 +167,20 @@ def create_console(console: Console) -> ASGIApp:
         return JSONResponse({"overview": snapshot, "history": console.figures.history()})
 
     async def events(request: Request) -> Response:
-        interval = console.figures.interval
+        figures = console.figures
 
         async def stream() -> AsyncIterator[bytes]:
             yield b"retry: 2000\n\n"
-            last = None
+            snapshot = await run_in_threadpool(figures.latest)
+            last = snapshot.get("at")
+            yield b"event: overview\ndata: " + orjson.dumps(snapshot) + b"\n\n"
             while not console.closing.is_set():
-                snapshot = await run_in_threadpool(console.figures.latest)
-                if snapshot.get("at") != last:
+                figures.touch()
+                if figures.latest_at != last:  # a new sample: send it at once
+                    snapshot = figures.peek()
                     last = snapshot.get("at")
                     yield b"event: overview\ndata: " + orjson.dumps(snapshot) + b"\n\n"
-                await asyncio.sleep(interval)
+                await asyncio.sleep(EVENT_POLL_S)
 
         return StreamingResponse(
             stream(),

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from pinpipe.console.status import PipelineStatus, public_message
@@ -104,6 +106,22 @@ class Figures:
             if self._latest:
                 return self._latest
         return self.sample()
+
+    def touch(self) -> None:
+        """Someone is watching: keep sampling (cheap; a stream calls it often)."""
+        self._wanted = time.monotonic()
+        if not self._wake.is_set():
+            self._wake.set()
+
+    @property
+    def latest_at(self) -> float:
+        """When the newest sample was taken (0 before the first); no lock, no sampling."""
+        return float(self._latest.get("at", 0.0))
+
+    def peek(self) -> dict[str, Any]:
+        """The newest sample as it is (possibly empty), without sampling."""
+        with self._lock:
+            return self._latest
 
     def history(self) -> list[dict[str, Any]]:
         """Recent ``{t, requests_per_s, records_per_s}`` points for the time-series charts."""
@@ -298,7 +316,7 @@ class Figures:
         cached = self._rows.get(uri)
         if cached is not None and cached[0] == version:
             return cached[1]
-        rows = int(table.to_pyarrow_dataset().count_rows())
+        rows = _row_count(table)
         self._rows[uri] = (version, rows)
         return rows
 
@@ -341,6 +359,15 @@ class Figures:
         status = self.sources.status
         run = status.snapshot()["batch"] if status else None
         return {"last_commit_at": last, "watermark": watermark, "run": run}
+
+
+def _row_count(table: DeltaTable) -> int:
+    """Rows of the current version from the log's per-file statistics (no data file is
+    opened: a stream table has a file per micro-batch); Parquet footers when stats lack."""
+    counts = pa.chunked_array(table.get_add_actions(flatten=True).column("num_records"))
+    if counts.null_count == 0:
+        return int(pc.sum(counts).as_py() or 0)
+    return int(table.to_pyarrow_dataset().count_rows())
 
 
 def _last_batch_commit(table: DeltaTable) -> tuple[float, dict[str, int]] | None:
