@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -272,6 +273,13 @@ def test_console_follows_the_emulator_and_answers_like_the_cli(
     shoot(page, "quarantine")
     assert not errors, errors
 
+    # a person opening the root lands in the console; with the overview open, a stop drains
+    page.goto(up.url)
+    expect(page.locator("h1")).to_contain_text("Overview")
+    page.wait_for_function("() => document.querySelector('#live-state').className.includes('on')")
+    up.proc.send_signal(signal.SIGTERM)
+    assert up.proc.wait(WAIT_MS / 1000) == 0
+
 
 def test_public_bind_needs_a_reading_key(
     spawn_pinpipe: Spawn, tmp_path: Path, context: BrowserContext
@@ -298,6 +306,7 @@ def test_public_bind_needs_a_reading_key(
     assert response is not None
     assert "default-src 'self'" in response.headers["content-security-policy"]
     assert "/ui/login" in page.url
+    shoot(page, "login")
     for key, reason in (("wrong-key", "not valid"), ("producer-key", "only produce")):
         page.fill('input[name="key"]', key)
         page.get_by_role("button", name="Sign in").click()

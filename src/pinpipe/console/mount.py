@@ -54,8 +54,29 @@ class WithIngest:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _is_console(scope):
             await self.console(scope, receive, send)
+        elif _browser_at_root(scope):
+            await _redirect(send)
         else:
             await self.ingest(scope, receive, send)
+
+
+def _browser_at_root(scope: Scope) -> bool:
+    """A person opening ``/`` in a browser (API clients never ask ``GET /`` for HTML)."""
+    if scope["type"] != "http" or scope["path"] != "/" or scope["method"] != "GET":
+        return False
+    accept = dict(scope["headers"]).get(b"accept", b"")
+    return b"text/html" in accept
+
+
+async def _redirect(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 307,
+            "headers": [(b"location", f"{PREFIX}/".encode()), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 class Alone:
@@ -73,14 +94,7 @@ class Alone:
         if _is_console(scope):
             await self.console(scope, receive, send)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 307,
-                "headers": [(b"location", f"{PREFIX}/".encode()), (b"content-length", b"0")],
-            }
-        )
-        await send({"type": "http.response.body", "body": b""})
+        await _redirect(send)
 
 
 def attach(
