@@ -54,7 +54,7 @@ assets: ## Refresh the console's JavaScript from npm (uPlot $(UPLOT_VERSION)) in
 	@ls -l $(VENDOR)
 
 screenshots: setup ## Rewrite docs/console/*.png from the console's browser test
-	PINPIPE_SCREENSHOTS=docs/console $(BIN)/pytest -q tests/console/test_console.py -k follows
+	PINPIPE_SCREENSHOTS=docs/console $(BIN)/pytest -q tests/console/test_console.py
 
 kafka: setup ## Start Apache Kafka in the background; prints its bootstrap address last
 	@$(PY) -m tests.infra.kafka_broker start

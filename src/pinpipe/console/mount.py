@@ -6,6 +6,7 @@ lifespan included), so one port serves both and the ingest routes pay one prefix
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,8 @@ from pinpipe.engines import StreamStats
 from pinpipe.ingest.app import IngestApp
 from pinpipe.lake.layout import open_lake
 from pinpipe.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def build(settings: Settings, sources: Sources, closing: threading.Event) -> Console:
@@ -102,11 +105,18 @@ def attach(
     status: PipelineStatus,
     stream_stats: Callable[[], StreamStats],
     closing: threading.Event,
-) -> Callable[[IngestApp], ASGIApp]:
+) -> Callable[[IngestApp], Any]:
     """For ``serve(..., compose=...)``: the ingest app with the console beside it, and the
     console's figures added to the ingest app's ``/metrics``."""
 
-    def compose(ingest: IngestApp) -> ASGIApp:
+    def compose(ingest: IngestApp) -> Any:
+        try:
+            return _with_console(ingest)
+        except Exception:  # the console must never keep ingest from starting
+            logger.exception("the console could not start; serving the ingest API alone")
+            return ingest
+
+    def _with_console(ingest: IngestApp) -> ASGIApp:
         doors = {route.template: route.door for route in ingest.router.routes}
         sources = Sources(
             ingest=IngestSource(ingest.ctx.metrics, doors),
