@@ -1,7 +1,8 @@
 """Every shared fixture, registered once as a pytest plugin (``tests/conftest.py``).
 
 Heavy services start once per test session and are shared: ``kafka_bootstrap`` (one Apache
-Kafka broker, KRaft) and ``spark_engine`` (one local[2] SparkSession). Factories hand out
+Kafka broker, KRaft), ``spark_engine`` (one local[2] SparkSession), ``s3_server`` (moto, then
+s3proxy) and ``airflow_venv`` (Airflow 3 in its own venv). Factories hand out
 what a test needs several of: ``backend`` opens logs of either backend, ``server_factory``
 runs ingest servers, ``spawn_pinpipe`` starts ``pinpipe`` child processes; all are stopped
 when the test ends. ``client`` is the ingest app in process.
@@ -152,6 +153,16 @@ def s3_server(
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_venv(pytestconfig: pytest.Config) -> Path:
+    """Airflow's own venv, built once (its pip output shown live, even under capture)."""
+    from tests.infra.airflow_env import ensure_venv
+
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        return ensure_venv()
 
 
 @pytest.fixture(scope="session")

@@ -174,6 +174,14 @@ class StreamSettings(_Section):
     max_batch: int = Field(50_000, ge=1)
     """At most this many records per micro-batch."""
     group: str = "pinpipe-stream"
+    realtime: bool = True
+    """Maintain the one-minute windows under ``tables/realtime/`` (posts per category, ...)."""
+    allowed_lateness_ms: int = Field(300_000, ge=0)
+    """A record this much older than the newest one before it in its partition still updates
+    its window; an older one is counted in ``late_records`` instead."""
+    realtime_flush_ms: int = Field(2_000, ge=0)
+    """How often the embedded stream job merges window counts into the lake (Spark: every
+    micro-batch)."""
 
 
 class BatchSettings(_Section):

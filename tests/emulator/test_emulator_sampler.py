@@ -26,8 +26,10 @@ def test_reproducible_and_seeded() -> None:
 def test_range_and_replacement() -> None:
     rows = list(islice(sample_rows(5), 200))
     assert set(rows) == {0, 1, 2, 3, 4}  # with replacement: duplicates galore
-    big = list(islice(sample_rows(50_000), 5_000))
-    assert max(big) <= 11_000  # like the reference: rows past 11000 are never sent
+    reference = list(islice(sample_rows(11_154), 5_000))
+    assert max(reference) <= 11_000  # like the reference: rows past 11000 are never sent
+    grown = list(islice(sample_rows(50_000), 5_000))
+    assert max(grown) > 11_154  # a larger source brings new inds
     assert list(islice(sample_rows(1), 3)) == [0, 0, 0]
     with pytest.raises(ConfigError):
         next(sample_rows(0))

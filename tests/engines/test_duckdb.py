@@ -148,10 +148,11 @@ def test_read_only_check_ignores_words_in_literals_and_comments() -> None:
 def test_the_job_command_runs_pinpipe_on_the_same_home_lake_and_engine(tmp_path: Path) -> None:
     import subprocess
 
+    from pinpipe.engines import job_command
     from pinpipe.settings import load_settings
 
     settings = load_settings(home=tmp_path, **{"lake.root": str(tmp_path / "my-lake")})
-    command = get_engine("duckdb").job_command("query", settings)
+    command = job_command(["query", "--all"], settings)
     assert command[-2:] == ["query", "--all"]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 2, done.stderr  # nothing there yet: the error names the fix

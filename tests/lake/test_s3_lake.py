@@ -27,6 +27,7 @@ from pinpipe.log.base import ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import SinkSettings, load_settings
 from pinpipe.sink.lake_sink import SINK_GROUP, LakeSink
+from pinpipe.transform.queries import QUERIES
 from tests.fixtures import Spawn
 from tests.helpers import merged_answers, pinpipe_command, pinpipe_env, produce_rows, stream_once
 from tests.infra.s3_server import S3Server
@@ -95,7 +96,7 @@ def test_a_replayed_sink_rewrites_the_same_objects(
     log.commit(SINK_GROUP, {("pinpipe.pin", 0): 20})  # the last commits were lost
     LakeSink(log, s3_lake, SinkSettings(flush_size=20)).run(threading.Event(), once=True)
     after = {f.uri: s3_lake.storage.read_bytes(f.uri) for f in s3_lake.raw_files()}
-    assert after == before and len(before) == 9
+    assert after == before and len(before) == len(QUERIES)
 
 
 def test_a_missing_bucket_stops_with_bucket_key_and_fix(

@@ -28,7 +28,7 @@ from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import load_settings
 from pinpipe.transform.queries import QUERIES
 from tests.helpers import DAYS, delta_rows, land_three_days, run_pinpipe
-from tests.infra.airflow_env import ensure_venv, init_home, run, variables
+from tests.infra.airflow_env import init_home, run, variables
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +36,6 @@ DAG_ID = "pinpipe_daily"
 TASKS = ("wait_for_raw_day", "batch", "quality_gate", "results", "maintain")
 GATE_TIMEOUT_S = 100.0
 """A failing run ends in ~15 s; the first retry of its gate would come after 120 s."""
-
-
-@pytest.fixture(scope="session")
-def airflow_venv(pytestconfig: pytest.Config) -> Path:
-    """Airflow's venv, built once (its pip output shown live, even under capture)."""
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        return ensure_venv()
 
 
 @pytest.fixture
@@ -180,3 +172,35 @@ def test_variables_choose_the_command_and_its_settings(airflow_venv: Path, tmp_p
         "/opt/pinpipe/bin/python -m pinpipe --home '/srv/pin pipe' --lake s3://bucket/lake "
         "--engine spark batch --date 2026-11-01 --skip-results"
     ) in rendered.stdout
+
+
+def test_a_spark_connection_hands_the_engine_tasks_to_spark_submit(
+    airflow_venv: Path, tmp_path: Path
+) -> None:
+    """With the ``pinpipe_spark`` Connection, engine tasks spark-submit to its master URL."""
+    connection = {
+        "conn_type": "spark",
+        "host": "spark://spark-master",
+        "port": 7077,
+        "extra": {"conf": {"spark.executor.memory": "2g"}},
+    }
+    env = init_home(
+        tmp_path / "airflow",
+        **variables(pinpipe_command="pinpipe", pinpipe_lake="s3://bucket/lake"),
+        AIRFLOW_CONN_PINPIPE_SPARK=json.dumps(connection),
+    )
+    rendered = {task: run(["tasks", "render", DAG_ID, task, "2026-11-01"], env) for task in TASKS}
+    for task, done in rendered.items():
+        assert done.returncode == 0, (task, done.stderr[-4000:])
+    submit = (
+        "PINPIPE_SPARK__MASTER=spark://spark-master:7077 "
+        """PINPIPE_SPARK__CONF='{"spark.executor.memory": "2g"}' """
+        "pinpipe --lake s3://bucket/lake --engine spark submit"
+    )
+    assert f"{submit} batch --date 2026-11-01 --skip-results" in rendered["batch"].stdout
+    assert f"{submit} results" in rendered["results"].stdout
+    assert f"{submit} maintain" in rendered["maintain"].stdout
+    for reader in ("wait_for_raw_day", "quality_gate"):  # they only read: no Spark for them
+        assert (
+            "submit" not in rendered[reader].stdout and "pinpipe --lake" in rendered[reader].stdout
+        )

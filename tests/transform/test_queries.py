@@ -155,7 +155,8 @@ def tables() -> tuple[ibis.Table, ibis.Table, ibis.Table]:
 
 
 def test_every_query_is_covered() -> None:
-    assert list(QUERIES) == list(EXPECTED)
+    """DATA.md's nine here; the sentiment analytic in test_sentiment.py."""
+    assert list(QUERIES) == [*EXPECTED, "median_sentiment_by_category"]
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

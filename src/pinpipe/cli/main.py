@@ -118,6 +118,12 @@ def emulate(
         float | None, typer.Option(help="Rows per second [as fast as possible].")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed [100].")] = None,
+    rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Distinct source rows (inds) to sample from [emulator.rows: 11154]."
+        ),
+    ] = None,
     db: Annotated[str | None, typer.Option(help="Read rows from this SQLAlchemy URL.")] = None,
     url: Annotated[str | None, typer.Option(help="Ingest API URL [http://127.0.0.1:8082].")] = None,
     prefix: Annotated[str | None, typer.Option(help="Topic/stream prefix [pinpipe].")] = None,
@@ -132,7 +138,14 @@ def emulate(
 
     if mode not in get_args(Mode):
         raise typer.BadParameter("choose batch, stream or both", param_hint="--mode")
-    cfg = settings(**{"emulator.seed": seed, "emulator.url": url, "emulator.prefix": prefix})
+    cfg = settings(
+        **{
+            "emulator.seed": seed,
+            "emulator.url": url,
+            "emulator.prefix": prefix,
+            "emulator.rows": rows,
+        }
+    )
     stats = run_emulator(cfg, mode=cast(Mode, mode), count=count, rate=rate, db=db, api_key=api_key)
     console.print(summary(stats))
     if stats.failed:
@@ -254,7 +267,7 @@ def batch(
 
 @app.command()
 def results(engine: EngineOpt = None) -> None:
-    """Refresh the nine query results (results/) from the batch tables."""
+    """Refresh the query results (results/: nine analytics, sentiment) from the batch tables."""
     from pinpipe.engines import get_engine
     from pinpipe.jobs.batch import BatchReport, run_queries
     from pinpipe.lake import open_lake
@@ -294,6 +307,32 @@ def quality(
         )
         raise typer.Exit(QUALITY_FAILED)
     console.print("quality gate passed")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def submit(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the command line instead of running it.")
+    ] = False,
+) -> None:
+    """Run a pinpipe command as the engine's own job: spark-submit to `spark.master` on Spark.
+
+    Example: `pinpipe --engine spark submit batch --date 2026-11-01`. Exits with the job's
+    status (3 from a failed quality gate, as the command itself would).
+    """
+    import shlex
+    import subprocess
+
+    from pinpipe.engines import job_command
+
+    if not ctx.args:
+        raise typer.BadParameter("name the pinpipe command to run, e.g. `submit batch --full`")
+    command = job_command(ctx.args, settings())
+    if dry_run:
+        console.print(shlex.join(command), markup=False, highlight=False)
+        return
+    raise typer.Exit(subprocess.run(command).returncode)
 
 
 @app.command()
@@ -353,6 +392,54 @@ def lake_ready(
     if not progress.complete:
         raise typer.Exit(1)
     console.print(f"{day}: raw data complete")
+
+
+realtime_app = typer.Typer(
+    help="The stream job's one-minute windows: what is hot, what is trending.",
+    no_args_is_help=True,
+)
+app.add_typer(realtime_app, name="realtime")
+
+
+@realtime_app.command("top")
+def realtime_top(
+    by: Annotated[str, typer.Option(help="category, country or topic.")] = "category",
+    minutes: Annotated[int, typer.Option(help="Over the last 5, 15 or 60 minutes.")] = 5,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 10,
+    fmt: FormatOpt = "table",
+) -> None:
+    """The categories (countries, topics) with the most records in the last minutes."""
+    from pinpipe.engines import interactive_engine
+    from pinpipe.lake import open_lake
+    from pinpipe.serve.realtime import WINDOW_CHOICES, Ranked, top
+
+    names = {"category": "posts_by_category", "country": "events_by_country"}
+    names["topic"] = "records_by_topic"
+    if by not in names:
+        raise typer.BadParameter("choose category, country or topic", param_hint="--by")
+    if minutes not in WINDOW_CHOICES:
+        raise typer.BadParameter("choose 5, 15 or 60", param_hint="--minutes")
+    found = top(
+        open_lake(settings()), interactive_engine(), cast(Ranked, names[by]), minutes, limit=limit
+    )
+    emit(console, {f"top {by} over the last {minutes} minutes": found}, _format(fmt), many=False)
+
+
+@realtime_app.command("trending")
+def realtime_trending(
+    baseline: Annotated[int, typer.Option(min=1, help="Minutes of baseline.")] = 15,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 10,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Categories by the last minute's posts against their baseline: (posts+1)/(baseline+1)."""
+    from pinpipe.engines import interactive_engine
+    from pinpipe.lake import open_lake
+    from pinpipe.serve.realtime import trending
+
+    found = trending(
+        open_lake(settings()), interactive_engine(), baseline_minutes=baseline, limit=limit
+    )
+    emit(console, {"trending categories": found}, _format(fmt), many=False)
 
 
 airflow_app = typer.Typer(help="Run pinpipe from Apache Airflow.", no_args_is_help=True)

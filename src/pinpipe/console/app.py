@@ -62,7 +62,7 @@ EVENT_POLL_S = 0.05
 """How often an event stream looks for a new sample (a float compare; sampling is apart)."""
 TOP_N = 12
 
-ANALYTICS: dict[str, str] = {
+TITLES: dict[str, str] = {
     "category_by_country": "The most popular category in each country",
     "category_by_year": "The most popular category each year, 2018–2022",
     "top_user_by_country": "The user with the most followers in each country",
@@ -73,8 +73,12 @@ ANALYTICS: dict[str, str] = {
     "median_followers_by_join_year": "Median follower count by joining year, 2015–2020",
     "median_followers_by_join_year_and_age_group": "Median follower count by joining year "
     "and age group",
+    "median_sentiment_by_category": "Median sentiment of pins per category",
 }
-assert set(ANALYTICS) == set(QUERIES)
+ANALYTICS: dict[str, str] = {
+    name: TITLES.get(name, name.replace("_", " ").capitalize()) for name in QUERIES
+}
+"""Every analytic of ``QUERIES``, with a title for people (a new one shows up by itself)."""
 
 
 class _SignInNeeded(Exception):

@@ -29,7 +29,7 @@ from pinpipe.transform.queries import QUERIES
 from pinpipe.transform.schema import CLEAN_COLUMNS
 
 ANALYTICS_EVERY_S = 2.0
-"""The nine analytics are recomputed at most this often (when a table they read changed)."""
+"""The analytics are recomputed at most this often (when a table they read changed)."""
 
 
 class QueryRefused(ConfigError):
@@ -130,7 +130,7 @@ class Reader:
     # -- the analytics ------------------------------------------------------------------------
 
     def analytic(self, name: str) -> tuple[tuple[int, ...], pa.Table]:
-        """``name`` over the merged view: all nine are computed together (the views are
+        """``name`` over the merged view: all of them are computed together (the views are
         loaded once), when a table changed, and at most once per ``ANALYTICS_EVERY_S``, so
         the cost is bounded however many pages watch."""
         if name not in QUERIES:

@@ -10,19 +10,28 @@ from pinpipe.settings import ENGINE_NAMES, Settings, load_settings
 ENGINES = ENGINE_NAMES
 
 
-def get_engine(name: str | None = None, *, settings: Settings | None = None) -> Engine:
-    """A new engine: ``name``, or the one the settings choose (``engine``, ``PINPIPE_ENGINE``)."""
-    settings = settings or load_settings()
-    name = name or settings.engine
+def engine_class(name: str) -> type[Engine]:
+    """The class of engine ``name``, imported only when chosen (Spark is an extra)."""
     if name == "duckdb":
         from pinpipe.engines.duckdb import DuckDBEngine
 
-        return DuckDBEngine()
+        return DuckDBEngine
     if name == "spark":
         from pinpipe.engines.spark import SparkEngine
 
-        return SparkEngine(settings.spark)
+        return SparkEngine
     raise ConfigError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
+
+
+def get_engine(name: str | None = None, *, settings: Settings | None = None) -> Engine:
+    """A new engine: ``name``, or the one the settings choose (``engine``, ``PINPIPE_ENGINE``)."""
+    settings = settings or load_settings()
+    return engine_class(name or settings.engine).from_settings(settings)
+
+
+def job_command(job: Job, settings: Settings) -> list[str]:
+    """The command line running the ``pinpipe`` command ``job`` on the configured engine."""
+    return engine_class(settings.engine).job_command(job, settings)
 
 
 def interactive_engine(*, memory_limit: str | None = None, threads: int | None = None) -> Engine:
@@ -43,6 +52,8 @@ __all__ = [
     "StreamRunner",
     "StreamStats",
     "check_read_only",
+    "engine_class",
     "get_engine",
     "interactive_engine",
+    "job_command",
 ]

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol
+from typing import Final, Protocol
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -36,7 +36,8 @@ RAW_META: Final[dict[str, dt.DataType]] = {
 TEXT_FIELDS: Final[tuple[str, ...]] = (*META_TYPES, RAW_TEXT_FIELD)
 """Line fields every engine first reads as text (metadata is cast afterwards)."""
 
-Job = Literal["batch", "stream", "query"]
+Job = Sequence[str]
+"""A ``pinpipe`` command line without the program and global flags: ``["batch", "--date", ...]``."""
 
 
 def lines_text(lines: Sequence[bytes]) -> pa.Array:
@@ -168,12 +169,19 @@ class Engine(ABC):
 
         return MicroBatchStream(open_log(settings), lake, self, settings.stream)
 
-    @abstractmethod
-    def job_command(self, job: Job, settings: Settings) -> list[str]:
-        """The command line that runs ``job`` on this engine outside this process.
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Engine:
+        """The engine as ``settings`` configure it (``get_engine`` calls this)."""
+        return cls()
 
-        For schedulers (an Airflow DAG, cron): they ask the engine what to run rather than
-        branching on its name.
+    @classmethod
+    @abstractmethod
+    def job_command(cls, job: Job, settings: Settings) -> list[str]:
+        """The command line that runs the ``pinpipe`` command ``job`` on this engine elsewhere.
+
+        For schedulers (an Airflow DAG, cron, ``pinpipe submit``): they ask the engine what to
+        run rather than branching on its name. A class method: building the line must not
+        start the engine (a Spark session costs seconds).
         """
 
     def interrupt(self) -> None:  # noqa: B027 - optional hook

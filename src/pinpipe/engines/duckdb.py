@@ -218,6 +218,9 @@ class DuckDBEngine(Engine):
             created: list[str] = []
             try:
                 for name, expr in views.items():
+                    # Ibis registers a view's UDFs (sentiment) only before executing an
+                    # expression; a view is compiled, not executed, so run that hook here.
+                    self._con._run_pre_execute_hooks(expr)
                     self._con.create_view(name, expr, overwrite=True)
                     created.append(name)
                 return self._con.raw_sql(body).to_arrow_table()
@@ -238,13 +241,12 @@ class DuckDBEngine(Engine):
         finally:
             self._con.con.execute(f"DROP TABLE IF EXISTS {name}")  # Ibis 12 drop_table fails
 
-    def job_command(self, job: Job, settings: Settings) -> list[str]:
+    @classmethod
+    def job_command(cls, job: Job, settings: Settings) -> list[str]:
         """``pinpipe`` itself, in this Python, pointed at the same home, lake and engine."""
         return [
             sys.executable, "-m", "pinpipe", "--home", str(settings.home),
-            "--lake", settings.lake_root, "--engine", self.name, job,
-            *(["--once"] if job == "stream" else []),
-            *(["--all"] if job == "query" else []),
+            "--lake", settings.lake_root, "--engine", cls.name, *job,
         ]  # fmt: skip
 
     def interrupt(self) -> None:

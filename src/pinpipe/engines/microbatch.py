@@ -5,7 +5,13 @@ Spark when the log is not Kafka). Each micro-batch reads the partitions feeding 
 the positions the stream table's Delta app transactions record, cleans the records with the
 same rules as the batch job, then commits rejects to quarantine and rows to the stream table,
 each commit carrying the new positions. The stream table commit comes last, so after a crash
-the job resumes at its positions and the quarantine commit drops what it already holds.
+the job resumes at its positions and the quarantine commit drops what it already holds. A
+micro-batch without rejects makes no quarantine commit at all (one Delta commit, not two): the
+quarantine's positions then lag, which is safe, as its appender drops rows by offset and the
+cleaning of a replayed record gives the same verdict. The real-time windows
+(``engines/realtime.py``) count each micro-batch in memory and merge every
+``stream.realtime_flush_ms``; the job resumes at the lowest position of the stream table and
+the windows, so counts lost in a crash are recounted and nothing is appended twice.
 Consumer-group offsets are committed afterwards for lag monitoring only; Delta is the truth.
 """
 
@@ -20,6 +26,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from pinpipe.engines.base import Engine, StreamStats
+from pinpipe.engines.realtime import RealtimeWindows
 from pinpipe.lake.delta import Appender, Positions
 from pinpipe.lake.feeds import Partition, table_partitions
 from pinpipe.lake.layout import Lake
@@ -28,6 +35,7 @@ from pinpipe.lake.quarantine import with_stage
 from pinpipe.log.base import Log, LogRecord
 from pinpipe.settings import StreamSettings
 from pinpipe.transform.cleaning import clean
+from pinpipe.transform.realtime import META, MicroBatch
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,9 @@ class MicroBatchStream:
         self._positions: Positions = {}
         self._plans: dict[TableName, Plan] = {}
         self._tables: dict[TableName, tuple[Appender, Appender]] = {}
+        self._windows = (
+            RealtimeWindows(lake, engine.tables, settings) if settings.realtime else None
+        )
         self.stats = StreamStats()
 
     def _targets(self, table: TableName) -> tuple[Appender, Appender]:
@@ -79,13 +90,19 @@ class MicroBatchStream:
     def reset(self) -> None:
         self._positions.clear()
         self._tables.clear()
+        if self._windows is not None:
+            self._windows.reset()
 
     def _fetch(self, partitions: list[Partition]) -> list[LogRecord]:
         unknown = [tp for tp in partitions if tp not in self._positions]
         if unknown:
             table = table_of_topic(unknown[0][0])
             assert table is not None
-            self._positions.update(self._targets(table)[1].positions(unknown))
+            found = self._targets(table)[1].positions(unknown)
+            if self._windows is not None:  # counts not flushed before a crash: read them again
+                windows = self._windows.positions(table, unknown)
+                found = {tp: min(offset, windows[tp]) for tp, offset in found.items()}
+            self._positions.update(found)
         records: list[LogRecord] = []
         budget = self._settings.max_batch
         for tp in partitions:
@@ -104,7 +121,14 @@ class MicroBatchStream:
             if records:
                 self._commit(table, records)
                 consumed += len(records)
+        if self._windows is not None and (self._windows.due() or not consumed):
+            self._windows.flush()
         return consumed
+
+    def flush(self) -> None:
+        """Merge the window counts still in memory (on stop)."""
+        if self._windows is not None:
+            self._windows.flush()
 
     def _commit(self, table: TableName, records: list[LogRecord]) -> None:
         ends = positions_after(records)
@@ -113,8 +137,10 @@ class MicroBatchStream:
         out = self._plans[table]([lake_line(r) for r in records])
         rows, rejects = out["rows"], with_stage(out["rejects"], "stream")
         quarantine, target = self._targets(table)
-        n_rejects = quarantine.append(rejects, ends)
+        n_rejects = quarantine.append(rejects, ends) if rejects.num_rows else 0
         n_rows = target.append(rows, ends)
+        if self._windows is not None:
+            self._windows.add(MicroBatch(table, _meta(records), rows, rejects))
         self.stats.observe([r.timestamp for r in records], time.time() * 1000)
         self._positions.update(ends)
         self._log.commit(self._settings.group, ends)
@@ -127,6 +153,12 @@ class MicroBatchStream:
         )
 
     def run(self, stop: threading.Event, *, once: bool = False) -> None:
+        try:
+            self._run(stop, once=once)
+        finally:
+            self.flush()
+
+    def _run(self, stop: threading.Event, *, once: bool = False) -> None:
         """Micro-batch every trigger interval until ``stop`` (or, with ``once``, until drained)."""
         interval = self._settings.trigger_interval_ms / 1000
         while not stop.is_set():
@@ -138,3 +170,15 @@ class MicroBatchStream:
                 stop.wait(max(0.0, interval - (time.monotonic() - started)))
         while self.step():
             pass
+
+
+def _meta(records: Sequence[LogRecord]) -> pa.Table:
+    """Where each record sits in the log and when it arrived (``META`` columns)."""
+    return pa.table(
+        {
+            "_topic": pa.array([r.topic for r in records], pa.string()),
+            "_partition": pa.array([r.partition for r in records], pa.int32()),
+            "_offset": pa.array([r.offset for r in records], pa.int64()),
+            "_timestamp": pa.array([r.timestamp for r in records], pa.int64()),
+        }
+    ).select(list(META))

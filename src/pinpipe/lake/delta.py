@@ -244,6 +244,45 @@ class TableStore(ABC):
         order, gives the same table.
         """
 
+    def app_versions(self, uri: str, ids: list[str]) -> dict[str, int]:
+        """The app-transaction version each of ``ids`` last recorded (absent: not listed)."""
+        table = self.open(uri)
+        if table is None:
+            return {}
+        found = {i: table.transaction_version(i) for i in ids}
+        return {i: int(v) for i, v in found.items() if v is not None}
+
+    def merge_sums(
+        self, uri: str, rows: pa.Table, *, keys: list[str], sums: list[str], txns: dict[str, int]
+    ) -> None:
+        """Add ``rows``' ``sums`` to the stored row of equal ``keys`` (NULL equals NULL), or
+        insert it, in one commit recording ``txns`` (app id → version).
+
+        delta-rs, whichever store (like ``appender``): one commit carries an app transaction
+        per log partition, which delta-spark's writer options cannot.
+        """
+        transactions = [Transaction(app, version) for app, version in sorted(txns.items())]
+        properties = CommitProperties(app_transactions=transactions)
+        table = self.open(uri)
+        if table is None:
+            write_deltalake(
+                uri, rows, storage_options=self.options(uri), commit_properties=properties
+            )
+            return
+        predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in keys)
+        (
+            table.merge(
+                rows,
+                predicate=predicate,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=properties,
+            )
+            .when_matched_update({c: f"t.{c} + s.{c}" for c in sums})
+            .when_not_matched_insert_all()
+            .execute()
+        )
+
     def appender(self, uri: str, app_prefix: str) -> Appender:
         """An exactly-once appender for ``uri`` whose app transactions start ``app_prefix``.
 

@@ -5,6 +5,9 @@ raw/topics/<topic>/partition=<p>/<topic>+<p>+<start offset, 10 digits>.json
 tables/batch/{pin,geo,user}
 tables/stream/{pin,geo,user}
 tables/quarantine/{batch,stream}/{pin,geo,user}
+tables/realtime/<aggregate>          (the stream job's one-minute windows)
+tables/quality/results               (every data-quality check evaluated)
+tables/alerts/{firing,deliveries,dead_letters}
 results/<query name>
 _checkpoints/<job>
 ```
@@ -108,6 +111,19 @@ class Lake:
         """The rejects of one stage: each stage has its own table, so each table has one
         writer (object stores give Delta no safe commit for two writers of one table)."""
         return join(self.root, "tables", "quarantine", stage, table)
+
+    def realtime(self, name: str) -> str:
+        """A windowed aggregate the stream job maintains (``posts_by_category``, ...)."""
+        return join(self.root, "tables", "realtime", name)
+
+    @property
+    def quality_results(self) -> str:
+        """Every data-quality check evaluated, appended (one row per check and window/run)."""
+        return join(self.root, "tables", "quality", "results")
+
+    def alerts(self, name: str) -> str:
+        """Alert state: ``firing`` episodes, ``deliveries``, ``dead_letters``."""
+        return join(self.root, "tables", "alerts", name)
 
     def result(self, name: str) -> str:
         return join(self.root, "results", name)

@@ -17,7 +17,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+import tenacity
 
 from pinpipe.errors import (
     DependencyError,
@@ -56,8 +58,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise DependencyError("confluent-kafka", "kafka") from exc
 
 TP = tuple[str, int]
+_T = TypeVar("_T")
 
 _OUT_OF_RANGE = (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET)
+
+_COORDINATOR = (
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+)
+"""Group-coordinator errors librdkafka does not always flag retriable; all are transient."""
 
 REQUEST_TIMEOUT_S = 15.0
 """Metadata, admin and offset requests: long enough for a busy broker, short enough to fail."""
@@ -450,8 +460,10 @@ class KafkaLog(Log):
     def committed(self, group: str, topic: str, partition: int) -> int | None:
         with self._lock:
             try:
-                (tp,) = self._group(group).committed(
-                    [TopicPartition(topic, partition)], timeout=REQUEST_TIMEOUT_S
+                (tp,) = _while_retriable(
+                    lambda: self._group(group).committed(
+                        [TopicPartition(topic, partition)], timeout=REQUEST_TIMEOUT_S
+                    )
                 )
             except KafkaException as exc:
                 raise LogError(f"could not read offsets of group {group!r}: {exc}") from exc
@@ -472,7 +484,9 @@ class KafkaLog(Log):
             return
         with self._lock:
             try:
-                result = self._group(group).commit(offsets=parts, asynchronous=False)
+                result = _while_retriable(
+                    lambda: self._group(group).commit(offsets=parts, asynchronous=False)
+                )
             except KafkaException as exc:
                 raise LogError(f"could not commit offsets of group {group!r}: {exc}") from exc
         failed = [tp for tp in result or [] if tp.error is not None]
@@ -526,3 +540,23 @@ def _delivered(
             "in Kafka"
         )
     return done
+
+
+def _retriable(exc: BaseException) -> bool:
+    """A broker error Kafka says to retry: a group coordinator moving or still loading
+    (the first use of a group on a new cluster answers NOT_COORDINATOR), a leader election."""
+    if not isinstance(exc, KafkaException) or not exc.args:
+        return False
+    error = exc.args[0]
+    return isinstance(error, KafkaError) and (error.retriable() or error.code() in _COORDINATOR)
+
+
+def _while_retriable(call: Callable[[], _T]) -> _T:
+    """``call()``, retried with backoff for up to ``REQUEST_TIMEOUT_S`` on retriable errors."""
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_retriable),
+        wait=tenacity.wait_exponential(multiplier=0.05, max=2.0),
+        stop=tenacity.stop_after_delay(REQUEST_TIMEOUT_S),
+        reraise=True,
+    )
+    return retrying(call)

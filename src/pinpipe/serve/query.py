@@ -11,6 +11,7 @@ from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TABLES
 from pinpipe.serve.views import View, contract_columns, load_views, quarantine_view
 from pinpipe.transform.queries import QUERIES
+from pinpipe.transform.sentiment import with_sentiment
 
 
 def run_queries(
@@ -28,11 +29,13 @@ def run_queries(
 
 
 def run_sql(lake: Lake, engine: Engine, query: str, view: View = "merged") -> pa.Table:
-    """Read-only SQL over views ``pin``, ``geo``, ``user`` (``view``) and ``quarantine``."""
+    """Read-only SQL over views ``pin``, ``geo``, ``user`` (``view``), ``pin_sentiment`` (pin
+    with the sentiment of its title and description) and ``quarantine``."""
     check_read_only(query, dialect=engine.dialect)  # refuse before touching any table
     tables: dict[str, ir.Table] = {
         t: contract_columns(t, v) for t, v in load_views(lake, engine, view).items()
     }
+    tables["pin_sentiment"] = with_sentiment(tables["pin"])  # scored only when queried
     quarantine = quarantine_view(lake, engine)
     if quarantine is not None:
         tables["quarantine"] = quarantine

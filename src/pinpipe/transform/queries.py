@@ -1,4 +1,5 @@
-"""The nine analytics of DATA.md §4, as engine-neutral Ibis over deduplicated clean tables.
+"""The nine analytics of DATA.md §4, and a tenth (median sentiment by category), as
+engine-neutral Ibis over deduplicated clean tables.
 
 Every query takes (pin, geo, user) with the contract columns, joins on ``ind`` (inner), leaves
 out rows whose grouping key or measure is NULL, breaks ties by the name column ascending and
@@ -14,6 +15,8 @@ from typing import Final
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
+
+from pinpipe.transform.sentiment import with_sentiment
 
 Query = Callable[[ir.Table, ir.Table, ir.Table], ir.Table]
 
@@ -127,6 +130,24 @@ def median_followers_by_join_year_and_age_group(
     return _median(_in_join_years(_users(pin, user)), ["age_group", "join_year"])
 
 
+def median_sentiment_by_category(pin: ir.Table, geo: ir.Table, user: ir.Table) -> ir.Table:
+    """Per category: pins, and the median sentiment of their titles and descriptions.
+
+    Not one of DATA.md's nine: pins without a category are left out, a pin without a title
+    (or description) counts only in the other median.
+    """
+    scored = with_sentiment(pin.filter(pin.category.notnull()))
+    return (
+        scored.group_by("category")
+        .agg(
+            pins=scored.count(),
+            median_title_sentiment=scored.title_sentiment.median(),
+            median_description_sentiment=scored.description_sentiment.median(),
+        )
+        .order_by("category")
+    )
+
+
 QUERIES: Final[dict[str, Query]] = {
     "category_by_country": category_by_country,
     "category_by_year": category_by_year,
@@ -137,5 +158,6 @@ QUERIES: Final[dict[str, Query]] = {
     "users_joined_by_year": users_joined_by_year,
     "median_followers_by_join_year": median_followers_by_join_year,
     "median_followers_by_join_year_and_age_group": median_followers_by_join_year_and_age_group,
+    "median_sentiment_by_category": median_sentiment_by_category,
 }
-"""Query name → query, in DATA.md order."""
+"""Query name → query: DATA.md's nine in its order, then the sentiment analytic."""

@@ -1,4 +1,8 @@
-"""A scheduler asks the engine what to run: Spark answers with a spark-submit line that works."""
+"""A scheduler asks the engine what to run: Spark answers with a spark-submit line that works.
+
+``pinpipe --engine spark submit batch`` runs that line, so a DAG's task is one pinpipe command
+whichever engine (and Spark master) the configuration names.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,11 @@ from pinpipe.jobs.batch import run_batch
 from pinpipe.lake import TABLES, Lake
 from pinpipe.settings import load_settings
 from tests.engines.spark.raw_fixture import build_raw_zone
-from tests.helpers import delta_rows
+from tests.helpers import delta_rows, pinpipe_command, pinpipe_env
 
 
 def test_spark_submit_of_the_batch_job_gives_the_embedded_engines_tables(
-    spark_engine: SparkEngine, source: SourceTables, tmp_path: Path
+    source: SourceTables, tmp_path: Path
 ) -> None:
     submitted = build_raw_zone(tmp_path / "submitted", source)
     embedded = Lake.at(tmp_path / "embedded" / "lake")
@@ -27,9 +31,16 @@ def test_spark_submit_of_the_batch_job_gives_the_embedded_engines_tables(
         engine="spark",
         **{"lake.root": submitted.root, "spark.master": "local[1]"},
     )
-    command = spark_engine.job_command("batch", settings)
-    assert command[0].endswith("spark-submit") and "batch" in command
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    command = SparkEngine.job_command(["batch", "--full"], settings)
+    assert command[0].endswith("spark-submit") and command[1:3] == ["--master", "local[1]"]
+    assert command[-2:] == ["batch", "--full"]
+    done = subprocess.run(
+        pinpipe_command("--lake", submitted.root, "--engine", "spark", "submit", "batch"),
+        env=pinpipe_env(tmp_path / "submitted", PINPIPE_SPARK__MASTER="local[1]"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "pin:" in done.stdout  # the pinpipe CLI's batch report, printed by the driver
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -119,6 +118,10 @@ class SparkEngine(Engine):
         self._con = ibis.pyspark.connect(self._spark)
         self._lock = threading.Lock()
         self._tables = SparkStore(self, storage_options)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SparkEngine:
+        return cls(settings.spark)
 
     @property
     def session(self) -> SparkSession:
@@ -251,25 +254,26 @@ class SparkEngine(Engine):
             self, lake, settings.log.bootstrap_servers, settings.stream, settings.spark
         )
 
-    def job_command(self, job: Job, settings: Settings) -> list[str]:
-        """``spark-submit`` of pinpipe's driver script with the connectors it needs."""
+    @classmethod
+    def job_command(cls, job: Job, settings: Settings) -> list[str]:
+        """``spark-submit`` of pinpipe's driver script, configured as pinpipe starts Spark.
+
+        The master is ``spark.master`` (a cluster's URL, ``yarn``, ``k8s://...``, or
+        ``local[N]``); the driver runs the same ``pinpipe`` command line on the session
+        spark-submit made. A stream job is pointed at the configured Kafka.
+        """
         from pinpipe.engines.spark import session
 
         spark = settings.spark
-        command = [_spark_submit(), "--master", spark.master or "local[2]"]
-        conf = {**session.jar_conf(spark), **session.delta_conf()}
-        if command[2].startswith("local"):  # driver and workers run here: this Python
-            conf |= {"spark.pyspark.python": sys.executable,
-                     "spark.pyspark.driver.python": sys.executable}  # fmt: skip
-        conf |= spark.conf
+        master = spark.master or "local[2]"
+        conf = session.session_conf(spark.model_copy(update={"master": master}))
+        command = [_spark_submit(), "--master", master]
         for key, value in conf.items():
             command += ["--conf", f"{key}={value}"]
-        command += [_driver_script(), "--lake", settings.lake_root]
-        if job == "stream":
-            command += ["--bootstrap-servers", settings.log.bootstrap_servers, "stream", "--once"]
-        else:
-            command += [job, *(["--all"] if job == "query" else [])]
-        return command
+        command += [_driver_script(), "--home", str(settings.home), "--lake", settings.lake_root]
+        if list(job[:1]) == ["stream"]:
+            command += ["--bootstrap-servers", settings.log.bootstrap_servers]
+        return [*command, *job]
 
     def close(self) -> None:
         """Keep the shared session: other engines in this process may still use it."""

@@ -178,6 +178,10 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
         **jar_conf(settings),
     }
+    if settings.master.startswith("local"):
+        # Python workers run here: this Python, so the sentiment UDF finds pinpipe and VADER.
+        conf |= {"spark.pyspark.python": sys.executable,
+                 "spark.pyspark.driver.python": sys.executable}  # fmt: skip
     conf.update(settings.conf)
     return conf
 
@@ -201,6 +205,9 @@ def get_session(settings: SparkSettings | None = None) -> SparkSession:
         else:
             builder = builder.master(settings.master)
             conf = session_conf(settings)
+            if settings.master.startswith("local"):
+                # PySpark starts its workers with PYSPARK_PYTHON, not the conf: this Python.
+                os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         for key, value in conf.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()

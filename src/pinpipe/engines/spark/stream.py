@@ -10,6 +10,10 @@ checkpoint after a crash is skipped by Delta instead of being appended twice. Th
 lives under ``<lake>/_checkpoints/spark-stream``; deleting it starts a new app id (and a new
 read). On an ``s3://`` lake it stays with the lake (Spark writes it through s3a), so a driver
 restarted on another machine resumes where the last one stopped instead of reading anew.
+
+The real-time windows (``engines/realtime.py``, the same definitions as the embedded job) are
+counted from each micro-batch's Arrow on the driver and merged at its end, before Spark's
+checkpoint moves past it; their offsets drop a replayed micro-batch record by record.
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from pinpipe.engines.base import StreamStats
+from pinpipe.engines.realtime import RealtimeWindows
 from pinpipe.engines.spark.engine import SparkEngine
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TABLES, TOPIC_PATTERN, TableName, encode, table_of_topic
 from pinpipe.lake.storage import Storage, join
 from pinpipe.settings import SparkSettings, StreamSettings
 from pinpipe.transform.cleaning import clean
+from pinpipe.transform.realtime import META, MicroBatch
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -37,8 +45,17 @@ log = logging.getLogger(__name__)
 APP_PREFIX = "pinpipe-spark-stream"
 
 
-def kafka_lines(records: DataFrame) -> dict[TableName, list[bytes]]:
-    """The lake lines of one micro-batch's Kafka rows, by the table each feeds.
+_META_TYPES = pa.schema(
+    [("_topic", pa.string()), ("_partition", pa.int32()), ("_offset", pa.int64()),
+     ("_timestamp", pa.int64())]
+)  # fmt: skip
+
+
+def kafka_lines(
+    records: DataFrame,
+) -> tuple[dict[TableName, list[bytes]], dict[TableName, pa.Table]]:
+    """The lake lines of one micro-batch's Kafka rows by the table each feeds, and where
+    each record sits in the log (``META`` columns, for the real-time windows).
 
     Encoded on the driver with the sink's encoder: a micro-batch is small (at most
     ``stream.max_batch`` records), and Python workers would cost a process hop per task.
@@ -50,11 +67,17 @@ def kafka_lines(records: DataFrame) -> dict[TableName, list[bytes]]:
     ).toArrow()
     cols = [source[c].to_pylist() for c in ("topic", "partition", "offset", "ts", "value")]
     lines: dict[TableName, list[bytes]] = {t: [] for t in TABLES}
+    meta: dict[TableName, list[tuple[str, int, int, int]]] = {t: [] for t in TABLES}
     for topic, partition, offset, ts, value in zip(*cols, strict=True):
         table = table_of_topic(topic)
         if table is not None:
             lines[table].append(encode(topic, partition, offset, ts, value))
-    return lines
+            meta[table].append((topic, partition, offset, ts))
+    positions = {
+        t: pa.Table.from_pylist([dict(zip(META, m, strict=True)) for m in rows], _META_TYPES)
+        for t, rows in meta.items()
+    }
+    return lines, positions
 
 
 class SparkStreamJob:
@@ -77,6 +100,9 @@ class SparkStreamJob:
         """The checkpoint's URI (``s3://`` on an S3 lake; Spark writes it at its s3a name)."""
         self.stats = StreamStats()
         self._app_id = ""
+        self._windows = (
+            RealtimeWindows(lake, engine.tables, settings) if settings.realtime else None
+        )
 
     def _stable_app_id(self) -> str:
         """An app id tied to this checkpoint: a new checkpoint restarts batch ids at 0."""
@@ -130,7 +156,7 @@ class SparkStreamJob:
         """Clean one micro-batch per table and append it, idempotently per batch id."""
         from pyspark.sql import functions as F
 
-        lines = kafka_lines(records)
+        lines, positions = kafka_lines(records)
         # foreachBatch hands over a DataFrame of a cloned session: views must live there.
         engine = SparkEngine(session=records.sparkSession)
         for table in TABLES:
@@ -138,6 +164,12 @@ class SparkStreamJob:
                 cleaned = clean(table, engine.raw_from_lines(table, lines[table]))
                 rows = engine.dataframe(cleaned.rows).persist()
                 rejects = engine.dataframe(cleaned.rejects).withColumn("stage", F.lit("stream"))
+                if self._windows is not None:
+                    self._windows.add(
+                        MicroBatch(
+                            table, positions[table], _arrow(rows, table), _arrow(rejects, table)
+                        )
+                    )
                 n_rejects = self._append(self._lake.quarantine(table, "stream"), rejects, batch_id)
                 n_rows = rows.count()
                 if n_rows:
@@ -147,12 +179,16 @@ class SparkStreamJob:
                 rows.unpersist()
                 self.stats.rows += n_rows
                 self.stats.rejects += n_rejects
+        if self._windows is not None:
+            self._windows.flush()  # before Spark's checkpoint moves past this micro-batch
         self.stats.records += sum(len(v) for v in lines.values())
         self.stats.batches += 1
         log.info("spark stream batch %d written", batch_id)
 
     def reset(self) -> None:
-        """Nothing to forget: Spark resumes from its checkpoint by itself."""
+        """Spark resumes from its checkpoint by itself; the windows reread their offsets."""
+        if self._windows is not None:
+            self._windows.reset()
 
     def _append(self, uri: str, frame: DataFrame, batch_id: int) -> int:
         """Append with Delta's idempotent-write options; returns the rows offered."""
@@ -167,3 +203,14 @@ class SparkStreamJob:
             .save(self._engine.path(uri))
         )
         return n
+
+
+_WINDOW_INPUTS = {"pin": ("category", "title"), "geo": ("country",), "user": ()}
+"""What the windows need of a table's rows besides ``META`` (rejects: ``reason``)."""
+
+
+def _arrow(frame: DataFrame, table: TableName) -> pa.Table:
+    """The columns of ``frame`` the windows read, typed as the embedded job types them."""
+    extra = ("reason",) if "reason" in frame.columns else _WINDOW_INPUTS[table]
+    found = frame.select(*META, *extra).toArrow()
+    return found.cast(pa.schema([*_META_TYPES, *(found.schema.field(c) for c in extra)]))

@@ -11,6 +11,13 @@ from Airflow Variables read when a task renders, so switching to Spark is config
   as ``--home``, ``--lake`` and ``--engine`` when set; unset, pinpipe's own settings apply.
   Tasks run in a temporary directory, so give absolute paths.
 
+And from one Airflow Connection: when ``pinpipe_spark`` exists (type ``spark``; host the
+master URL as the Spark provider writes it: ``spark://host`` with a port, ``yarn``,
+``k8s://https://...`` or ``local[N]``; extra ``{"conf": {...}}`` for Spark settings), the
+tasks that run an engine (batch, results, maintain) become ``pinpipe --engine spark submit
+...``: pinpipe's spark-submit of the same command to that master, with the connectors it needs.
+The sensor and the quality gate only read, so they stay on the embedded engine.
+
 Days commute and a day merged twice gives the same tables, so catchup and reruns are safe;
 one run at a time keeps the results refresh from racing another day's merge.
 """
@@ -18,6 +25,7 @@ one run at a time keeps the results refresh from racing another day's merge.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shlex
 from typing import Any
 
@@ -35,6 +43,9 @@ QUALITY_FAILED = 3
 FLAGS = {"pinpipe_home": "--home", "pinpipe_lake": "--lake", "pinpipe_engine": "--engine"}
 """Airflow Variable → the global pinpipe flag it sets."""
 
+SPARK_CONNECTION = "pinpipe_spark"
+"""The Connection whose presence hands the engine's jobs to spark-submit."""
+
 
 def pinpipe(variables: Any) -> str:
     """The shell words of ``pinpipe [global flags]`` from the Variables (``var.value``)."""
@@ -43,6 +54,26 @@ def pinpipe(variables: Any) -> str:
         if value := variables.get(key, ""):
             argv += [flag, value]
     return shlex.join(argv)
+
+
+def spark_master(connection: Any) -> str:
+    """The master URL of a ``spark`` Connection: its host, with its port when it has one."""
+    host = str(connection.host or "").strip()
+    if not host:
+        raise AirflowFailException(f"Connection {SPARK_CONNECTION!r} has no host (the master URL)")
+    return f"{host}:{connection.port}" if connection.port else host
+
+
+def pinpipe_job(variables: Any, connections: Any) -> str:
+    """``pinpipe`` for a task that runs an engine: spark-submit when ``pinpipe_spark`` exists."""
+    connection = connections.get(SPARK_CONNECTION)
+    if connection is None:
+        return pinpipe(variables)
+    env = {"PINPIPE_SPARK__MASTER": spark_master(connection)}
+    if conf := (connection.extra_dejson or {}).get("conf"):
+        env["PINPIPE_SPARK__CONF"] = json.dumps(conf)
+    assignments = [f"{key}={shlex.quote(value)}" for key, value in env.items()]
+    return " ".join([*assignments, pinpipe(variables), "--engine", "spark", "submit"])
 
 
 class GateOperator(BashOperator):
@@ -71,7 +102,7 @@ with DAG(
     catchup=True,
     max_active_runs=1,
     default_args={"retries": 3, "retry_delay": dt.timedelta(minutes=2)},
-    user_defined_macros={"pinpipe": pinpipe},
+    user_defined_macros={"pinpipe": pinpipe, "pinpipe_job": pinpipe_job},
     tags=["pinpipe"],
 ) as dag:
     wait = BashSensor(
@@ -84,16 +115,20 @@ with DAG(
     )
     batch = BashOperator(
         task_id="batch",
-        bash_command="{{ pinpipe(var.value) }} batch --date {{ ds }} --skip-results",
+        bash_command="{{ pinpipe_job(var.value, conn) }} batch --date {{ ds }} --skip-results",
     )
     quality = GateOperator(
         task_id="quality_gate",
         bash_command="{{ pinpipe(var.value) }} quality --date {{ ds }}",
         skip_on_exit_code=QUALITY_FAILED,
     )
-    results = BashOperator(task_id="results", bash_command="{{ pinpipe(var.value) }} results")
+    results = BashOperator(
+        task_id="results", bash_command="{{ pinpipe_job(var.value, conn) }} results"
+    )
 
     # Trim covered stream rows, expire old covered raw days (maintain.raw_retention_days),
     # compact and VACUUM: safe for concurrent readers, and a failure here loses nothing.
-    maintain = BashOperator(task_id="maintain", bash_command="{{ pinpipe(var.value) }} maintain")
+    maintain = BashOperator(
+        task_id="maintain", bash_command="{{ pinpipe_job(var.value, conn) }} maintain"
+    )
     wait >> batch >> quality >> results >> maintain

@@ -1,0 +1,168 @@
+"""The stream job's real-time windows, kept exactly once in ``tables/realtime/<aggregate>``.
+
+Both stream jobs hand each table's micro-batch (in Arrow) to ``RealtimeWindows.add``; the
+deltas (``transform.realtime``) wait in memory and ``flush`` adds them to the stored windows,
+one MERGE per aggregate. Each commit records, per log partition, the next offset it has
+counted and the partition's clock (highest ingest time seen), as Delta app transactions, so:
+
+* a replayed record (below an aggregate's recorded offset) is dropped, never counted twice;
+* deltas lost in a crash before their flush are recounted: the micro-batch job resumes at the
+  lowest position of its stream table and its aggregates (``positions``); Spark flushes at the
+  end of every micro-batch, before its checkpoint moves on.
+
+Flushing every ``stream.realtime_flush_ms`` rather than per micro-batch keeps the MERGEs off
+the latency path of the stream tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pyarrow as pa
+
+from pinpipe.lake.delta import Positions, TableStore, app_id, drop_committed
+from pinpipe.lake.layout import Lake
+from pinpipe.lake.line import TableName
+from pinpipe.settings import StreamSettings
+from pinpipe.transform.realtime import AGGREGATES, Aggregate, Clock, MicroBatch, combine, deltas
+
+log = logging.getLogger(__name__)
+
+APP_PREFIX = "pinpipe-realtime"
+CLOCK_PREFIX = "pinpipe-realtime-clock"
+
+
+class RealtimeWindows:
+    """Accumulates window deltas per aggregate and merges them into the lake."""
+
+    def __init__(self, lake: Lake, store: TableStore, settings: StreamSettings) -> None:
+        self._lake = lake
+        self._store = store
+        self._settings = settings
+        self._committed: dict[str, Positions] = {}
+        self._clock: dict[str, Clock] = {}
+        self._counted: dict[str, Positions] = {}
+        self._pending: dict[str, list[pa.Table]] = {}
+        self._last_flush = time.monotonic()
+
+    def _feeding(self, table: TableName) -> list[Aggregate]:
+        return [a for a in AGGREGATES if table in a.tables]
+
+    def _load(self, aggregate: Aggregate, partitions: list[tuple[str, int]]) -> None:
+        """Read the recorded offsets and clocks of ``partitions`` not known yet."""
+        committed = self._committed.setdefault(aggregate.name, {})
+        unknown = [tp for tp in partitions if tp not in committed]
+        if not unknown:
+            return
+        ids = [app_id(p, t, n) for t, n in unknown for p in (APP_PREFIX, CLOCK_PREFIX)]
+        found = self._store.app_versions(self._lake.realtime(aggregate.name), ids)
+        clock = self._clock.setdefault(aggregate.name, {})
+        counted = self._counted.setdefault(aggregate.name, {})
+        for topic, partition in unknown:
+            committed[(topic, partition)] = found.get(app_id(APP_PREFIX, topic, partition), 0)
+            counted[(topic, partition)] = committed[(topic, partition)]
+            stamp = found.get(app_id(CLOCK_PREFIX, topic, partition))
+            if stamp is not None:
+                clock[(topic, partition)] = stamp
+
+    def positions(self, table: TableName, partitions: list[tuple[str, int]]) -> Positions:
+        """Per partition, the lowest offset any aggregate fed by ``table`` has committed."""
+        low: Positions = {}
+        for aggregate in self._feeding(table):
+            self._load(aggregate, partitions)
+            for tp in partitions:
+                offset = self._committed[aggregate.name][tp]
+                low[tp] = min(low.get(tp, offset), offset)
+        return low
+
+    def add(self, batch: MicroBatch) -> None:
+        """Count ``batch`` into every aggregate its table feeds (in memory until ``flush``)."""
+        records = batch.records
+        if records.num_rows == 0:
+            return
+        partitions = sorted(
+            set(zip(records["_topic"].to_pylist(), records["_partition"].to_pylist(), strict=True))
+        )
+        ends: Positions = {}
+        for topic, partition, offset in zip(
+            records["_topic"].to_pylist(),
+            records["_partition"].to_pylist(),
+            records["_offset"].to_pylist(),
+            strict=True,
+        ):
+            ends[(topic, partition)] = max(ends.get((topic, partition), 0), offset + 1)
+        for aggregate in self._feeding(batch.table):
+            self._load(aggregate, partitions)
+            counted = self._counted[aggregate.name]
+            fresh = MicroBatch(
+                batch.table,
+                drop_committed(batch.records, counted),
+                drop_committed(batch.rows, counted),
+                drop_committed(batch.rejects, counted),
+            )
+            if fresh.records.num_rows == 0:
+                continue
+            found, clock = deltas(
+                fresh, self._clock.get(aggregate.name, {}), self._settings.allowed_lateness_ms,
+                aggregate,
+            )  # fmt: skip
+            self._clock[aggregate.name] = clock
+            for tp, end in ends.items():
+                counted[tp] = max(counted.get(tp, 0), end)
+            self._pending.setdefault(aggregate.name, [])
+            if found is not None:
+                self._pending[aggregate.name].append(found)
+
+    def due(self) -> bool:
+        return (time.monotonic() - self._last_flush) * 1000 >= self._settings.realtime_flush_ms
+
+    def flush(self) -> int:
+        """Merge every pending delta into its table; returns the window rows merged."""
+        merged = 0
+        for name in list(self._pending):
+            aggregate = next(a for a in AGGREGATES if a.name == name)
+            parts = self._pending.pop(name)
+            counted, committed = self._counted[name], self._committed[name]
+            txns = {app_id(APP_PREFIX, t, p): end for (t, p), end in counted.items()}
+            txns |= {app_id(CLOCK_PREFIX, t, p): s for (t, p), s in self._clock[name].items()}
+            if counted == committed:
+                continue
+            rows = combine(aggregate, parts) if parts else None
+            if rows is None or rows.num_rows == 0:
+                # Nothing to add, but the offsets moved: record them with an empty commit of
+                # the pending shape so a restart does not re-read the same records for ever.
+                rows = _empty(aggregate, parts)
+            self._store.merge_sums(
+                self._lake.realtime(name),
+                rows,
+                keys=["window_start", *aggregate.keys],
+                sums=[aggregate.measure, *aggregate.sums],
+                txns=txns,
+            )
+            committed.update(counted)
+            merged += rows.num_rows
+        self._last_flush = time.monotonic()
+        if merged:
+            log.info("realtime: %d window rows merged", merged)
+        return merged
+
+    def reset(self) -> None:
+        """Forget memory (pending deltas too): the next batch re-reads what is committed."""
+        self._committed.clear()
+        self._clock.clear()
+        self._counted.clear()
+        self._pending.clear()
+
+
+def _empty(aggregate: Aggregate, parts: list[pa.Table]) -> pa.Table:
+    if parts:
+        return parts[0].slice(0, 0)
+    ts = pa.timestamp("ms", tz="UTC")
+    fields = [pa.field("window_start", ts), pa.field("window_end", ts)]
+    fields += [pa.field(k, pa.string()) for k in aggregate.keys]
+    fields += [pa.field(aggregate.measure, pa.int64())]
+    fields += [
+        pa.field(s, pa.int64() if s.startswith("scored") else pa.float64()) for s in aggregate.sums
+    ]
+    return pa.schema(fields).empty_table()
