@@ -70,3 +70,11 @@ def test_compact_keeps_short_results_whole_and_in_order() -> None:
     render_compact(console, "median", TABLE)
     text = console.export_text()
     assert text.index("18-24") < text.index("25-35") and "more" not in text
+
+
+def test_compact_shows_a_result_just_over_the_limit_whole() -> None:
+    table = pa.table({"k": [f"k{i}" for i in range(13)], "n": list(range(13))})
+    console = Console(record=True, width=100)
+    render_compact(console, "t", table, limit=12)
+    text = console.export_text()
+    assert "k0" in text and "k12" in text and "more" not in text

@@ -52,6 +52,8 @@ def render_compact(
     measure = _measure(table)
     data = rows(table)
     heading = title
+    if len(data) <= limit + 2:  # "… 1 more" would save nothing: show them all
+        limit = len(data)
     if len(data) > limit and measure is not None:
         data = sorted(data, key=lambda r: -(r[measure] or 0))
         heading = f"{title} (top {limit} of {len(data)} by {measure})"
