@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,6 +273,28 @@ def test_console_follows_the_emulator_and_answers_like_the_cli(
     page.goto(f"{up.url}/ui/quarantine")
     shoot(page, "quarantine")
     assert not errors, errors
+
+    # real time: the stream job's one-minute windows, as `pinpipe realtime top` reads them
+    def windows() -> Any:
+        return cli_json(up.home, "realtime", "top", "--by", "topic", "--minutes", "60")
+
+    expected_windows, previous = windows(), None
+    while expected_windows != previous:  # the windows flush every couple of seconds
+        time.sleep(3)
+        previous, expected_windows = expected_windows, windows()
+    assert sum(r["records"] for r in expected_windows) > 0
+    page.goto(f"{up.url}/ui/realtime?minutes=60")
+    page.wait_for_function(
+        """(expected) => {
+            const rows = Array.from(document.querySelectorAll('#rt-records_by_topic .bar-row'),
+                r => [r.querySelector('.bar-label').innerText,
+                      Number(r.querySelector('.bar-value').innerText.replace(/,/g, ''))]);
+            return JSON.stringify(rows) === JSON.stringify(expected);
+        }""",
+        arg=[[r["topic"], r["records"]] for r in expected_windows],
+    )
+    expect(page.locator("#rt-posts_by_category .bar-row").first).to_be_visible()
+    shoot(page, "realtime")
 
     # a person opening the root lands in the console; with the overview open, a stop drains
     page.goto(up.url)

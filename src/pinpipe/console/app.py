@@ -42,6 +42,7 @@ from pinpipe.console.session import COOKIE, Sessions
 from pinpipe.console.status import public_message
 from pinpipe.errors import ConfigError, PinpipeError
 from pinpipe.serve.formats import rows, to_csv
+from pinpipe.serve.realtime import WINDOW_CHOICES
 from pinpipe.transform.queries import QUERIES
 
 PREFIX = "/ui"
@@ -57,6 +58,13 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+REALTIME_BARS = {
+    "posts_by_category": ("category", "posts"),
+    "events_by_country": ("country", "events"),
+    "records_by_topic": ("topic", "records"),
+    "trending": ("category", "score"),
+}
+"""Each real-time card's bar label and length."""
 QUARANTINE_ROWS = 200
 EVENT_POLL_S = 0.05
 """How often an event stream looks for a new sample (a float compare; sampling is apart)."""
@@ -238,6 +246,38 @@ def create_console(console: Console) -> ASGIApp:
         payload = {"name": name, "version": list(versions), **_grid(table)}
         return Response(orjson.dumps(payload), media_type="application/json")
 
+    # -- real time -------------------------------------------------------------------------------
+
+    def _minutes(request: Request) -> int:
+        raw = request.query_params.get("minutes", "15")
+        if not raw.isdigit() or int(raw) not in WINDOW_CHOICES:
+            raise HTTPException(400, f"minutes is one of {', '.join(map(str, WINDOW_CHOICES))}")
+        return int(raw)
+
+    async def _realtime(minutes: int) -> dict[str, Any]:
+        try:
+            found = await run_in_threadpool(console.reader.realtime, minutes)
+        except ConfigError as exc:
+            return {"error": public_message(str(exc)), "grids": {}}
+        grids = {
+            name: {**_grid(t), "measure": measure, "labels": [key]}
+            for name, t in found.items()
+            for key, measure in [REALTIME_BARS[name]]
+        }
+        return {"error": None, "grids": grids}
+
+    async def realtime_page(request: Request) -> Response:
+        minutes = _minutes(request)
+        data = await _realtime(minutes)
+        return page(
+            request, "realtime.html", active="realtime", minutes=minutes,
+            choices=WINDOW_CHOICES, realtime=data,
+        )  # fmt: skip
+
+    async def realtime_data(request: Request) -> Response:
+        data = await _realtime(_minutes(request))
+        return Response(orjson.dumps(data), media_type="application/json")
+
     # -- explore and SQL -------------------------------------------------------------------------
 
     async def explore_page(request: Request) -> Response:
@@ -363,6 +403,8 @@ def create_console(console: Console) -> ASGIApp:
         Route(f"{PREFIX}/analytics/{{name}}.{{fmt}}", g(analytic_data)),
         Route(f"{PREFIX}/analytics/{{name}}", g(analytic_page)),
         Route(f"{PREFIX}/api/analytics/{{name}}", g(analytic_data)),
+        Route(f"{PREFIX}/realtime", g(realtime_page)),
+        Route(f"{PREFIX}/api/realtime", g(realtime_data)),
         Route(f"{PREFIX}/explore", g(explore_page)),
         Route(f"{PREFIX}/sql", g(sql_page)),
         Route(f"{PREFIX}/quarantine", g(quarantine_page)),

@@ -23,11 +23,13 @@ from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TABLES, TableName
 from pinpipe.lake.quarantine import STAGES
 from pinpipe.serve.query import run_queries, run_sql
+from pinpipe.serve.realtime import Ranked, top, trending
 from pinpipe.serve.views import contract_columns, load_view
 from pinpipe.settings import ConsoleSettings
 from pinpipe.transform.queries import QUERIES
 from pinpipe.transform.schema import CLEAN_COLUMNS
 
+RANKED: tuple[Ranked, ...] = ("posts_by_category", "events_by_country", "records_by_topic")
 ANALYTICS_EVERY_S = 2.0
 """The analytics are recomputed at most this often (when a table they read changed)."""
 
@@ -154,6 +156,21 @@ class Reader:
                 self._computed_at = time.monotonic()
             versions, answers = self._answers
         return versions, answers[name]
+
+    # -- real time -------------------------------------------------------------------------------
+
+    def realtime(self, minutes: int) -> dict[str, pa.Table]:
+        """The stream job's one-minute windows: what is hot over the last ``minutes``, and
+        which categories are trending against their 15-minute baseline."""
+        engine = self._own.engine
+
+        def read() -> dict[str, pa.Table]:
+            found: dict[str, pa.Table] = {n: top(self.lake, engine, n, minutes) for n in RANKED}
+            found["trending"] = trending(self.lake, engine)
+            return found
+
+        result: dict[str, pa.Table] = self._own.run(read)
+        return result
 
     # -- visitors' questions ----------------------------------------------------------------
 

@@ -69,8 +69,9 @@
       bump(el);
       return;
     }
-    const measure = numeric.length ? numeric[numeric.length - 1] : null;
+    const measure = grid.measure || (numeric.length ? numeric[numeric.length - 1] : null);
     const mi = cols.indexOf(measure);
+    const labels = (grid.labels || cols.filter((c) => c !== measure)).map((c) => cols.indexOf(c));
     const rows = (grid.rows || []).slice();
     if (mi >= 0) rows.sort((a, b) => (b[mi] || 0) - (a[mi] || 0));
     const top = rows.slice(0, TOP_N);
@@ -78,7 +79,7 @@
     for (const r of top) {
       const line = document.createElement("div");
       line.className = "bar-row";
-      const label = r.filter((_, i) => i !== mi).map((v) => (v === null ? "∅" : String(v))).join(" · ");
+      const label = labels.map((i) => (r[i] === null ? "∅" : String(r[i]))).join(" · ");
       line.appendChild(cell("span", label || "(all)", "bar-label"));
       const bar = cell("span", "", "bar");
       bar.style.width = (mi >= 0 ? (100 * (Number(r[mi]) || 0)) / max : 0).toFixed(1) + "%";
@@ -266,6 +267,28 @@
     bump(el);
   }
 
+  /* -- real time --------------------------------------------------------------------------- */
+
+  function realtime() {
+    const source = document.getElementById("realtime");
+    if (!source) return;
+    const minutes = source.dataset.minutes;
+    const error = document.getElementById("realtime-error");
+    function draw(data) {
+      error.hidden = !data.error;
+      error.textContent = data.error || "";
+      document.querySelectorAll("[data-realtime]").forEach((el) => {
+        const grid = data.grids[el.dataset.realtime];
+        if (grid) bars(el, grid);
+      });
+    }
+    draw(JSON.parse(source.textContent));
+    setInterval(() => {
+      fetch(prefix + "/api/realtime?minutes=" + minutes, { credentials: "same-origin" })
+        .then((r) => r.json()).then(draw).catch(() => {});
+    }, 2000);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("table.sortable").forEach(sortable);
     document.querySelectorAll("input[data-filter-table]").forEach(searchable);
@@ -280,5 +303,6 @@
     }
     if ((page === "explore" || page === "sql") && json("grid")) bars(document.getElementById("chart"), json("grid"));
     if (page === "quarantine") quarantineChart();
+    if (page === "realtime") realtime();
   });
 })();
