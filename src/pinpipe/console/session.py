@@ -66,6 +66,11 @@ class Sessions:
                 "this API key may only produce records; the console needs a key with scope "
                 "'read' or 'all'"
             )
+        if principal.key.topics:
+            raise ConfigError(
+                "this API key may use only some topics, and the console shows every table: "
+                "sign in with a key that has no topic list"
+            )
         return principal.key
 
     def reader(self, cookie: str | None, headers: dict[str, str]) -> ApiKey | None:
@@ -76,7 +81,12 @@ class Sessions:
             except BadSignature:
                 digest = None
             for key in self.keys:
-                if isinstance(digest, str) and key.sha256.startswith(digest) and key.may("read"):
+                if (
+                    isinstance(digest, str)
+                    and key.sha256.startswith(digest)
+                    and key.may("read")
+                    and not key.topics
+                ):
                     return key
         if "x-api-key" in headers or "authorization" in headers:
             try:
