@@ -16,9 +16,11 @@ Debian's chromium driven by Playwright, on the same two cores as the server.
   ``DURATION_S``, without a console, with the overview's event stream open in a plain HTTP
   client (the server's cost alone), with the overview open in chromium (server plus browser
   on the same cores), and with the analytics page open (its queries rerun as rows land).
-  Rounds alternate so drift on a shared machine hits every mode; before each run the sink
-  and the stream job have caught up (no backlog of the last run), and before "none" the
-  console's sampler has gone idle.
+  Each round runs the modes in a rotated order, so drift on a shared machine hits every mode;
+  before each run the sink and the stream job have caught up (no backlog of the last run),
+  and before "none" the console's sampler has gone idle. Besides requests/s (which other
+  load on a shared machine moves a lot), the server's CPU time per request (user + system of
+  the whole `pinpipe up` process, from /proc) says what the console costs the server itself.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ PROBES = 40
 PROBE_EVERY_S = 0.5
 LOADS = 5
 DURATION_S = 10
-ROUNDS = 2
+ROUNDS = 3
 PAGES = {
     "overview": "/ui/",
     "analytics (every chart)": "/ui/analytics",
@@ -197,32 +199,46 @@ def _caught_up(home: Path) -> None:
             time.sleep(0.5)
 
 
-def _throughput(browser: Any, url: str, wrk: str, work: Path, home: Path) -> dict[str, list[float]]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (every thread), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _throughput(
+    browser: Any, url: str, wrk: str, work: Path, home: Path, pid: int
+) -> dict[str, list[tuple[float, float]]]:
+    """Per mode, ``(requests/s, server CPU ms per 1,000 requests)`` of each round."""
     single = orjson.dumps({"records": [{"value": ROW}]})
     script = _script(work / "console-1.lua", single, KAFKA_JSON["Content-Type"], "POST")
-    found: dict[str, list[float]] = {"none": [], "events": [], "browser": [], "analytics": []}
+    modes = ["none", *MODES]
+    found: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
     target = f"{url}/topics/bench.pin"
     _wrk_run(wrk, target, script, 64, "warm-up", 1)  # creates the topic, warms the server
-    for _ in range(ROUNDS):
-        time.sleep(IDLE_AFTER_S + 1)  # the console's sampler goes idle before "none"
-        for mode in found:
+    previous = "none"
+    for round_ in range(ROUNDS):
+        order = modes[round_ % len(modes) :] + modes[: round_ % len(modes)]  # rotate
+        for mode in order:
+            if mode == "none" and previous != "none":
+                time.sleep(IDLE_AFTER_S + 1)  # the console's sampler has gone idle
             _caught_up(home)
             stop = threading.Event()
             page = None
-            reader = None
             if mode == "events":
-                reader = threading.Thread(target=_sse_reader, args=(url, stop), daemon=True)
-                reader.start()
+                threading.Thread(target=_sse_reader, args=(url, stop), daemon=True).start()
             elif mode in ("browser", "analytics"):
                 page = browser.new_page()
                 page.goto(f"{url}/ui/" if mode == "browser" else f"{url}/ui/analytics")
             time.sleep(2)
+            cpu = _cpu_seconds(pid)
             result = _wrk_run(wrk, target, script, 64, mode, 1)
-            found[mode].append(result.requests_per_s)
+            used = _cpu_seconds(pid) - cpu
+            served = result.requests_per_s * DURATION_S
+            found[mode].append((result.requests_per_s, 1e6 * used / max(served, 1)))
             stop.set()
             if page is not None:
                 page.close()
-            time.sleep(2)
+            previous = mode
     return found
 
 
@@ -240,10 +256,11 @@ def run() -> str:
                 _caught_up(home)
                 baseline_load = _load_ms(browser, f"{url}/docs")
                 loads = {name: _load_ms(browser, url + path) for name, path in PAGES.items()}
-                rates = _throughput(browser, url, wrk, work, home)
+                rates = _throughput(browser, url, wrk, work, home, proc.pid)
         finally:
             _stop(proc)
-    none = statistics.median(rates["none"])
+    none = statistics.median(r for r, _ in rates["none"])
+    none_cpu = statistics.median(c for _, c in rates["none"])
     lines = [
         "## Console: live latency, page loads, the cost of an open console",
         "",
@@ -254,9 +271,9 @@ def run() -> str:
         "as drawn when the overview first redraws a snapshot where the stream job committed "
         "past its offset. Page load: navigation start → load event, median of "
         f"{LOADS} loads after a warm-up. Ingest: wrk, single-record Kafka REST POSTs on 64 "
-        f"connections, {DURATION_S} s, median of {ROUNDS} alternating rounds, each run started "
-        "with the sink and stream job caught up (the stream job runs in every mode), after one "
-        "warm-up run.",
+        f"connections, {DURATION_S} s, median of {ROUNDS} rounds in rotated order, each run "
+        "started with the sink and stream job caught up (the stream job runs in every mode), "
+        "after one warm-up run.",
         "",
         "| figure | console | baseline | ratio |",
         "|---|---:|---:|---:|",
@@ -271,16 +288,22 @@ def run() -> str:
             f"{ms / max(baseline_load, 0.1):.1f}x |"
         )
     for mode, label in MODES.items():
-        rate = statistics.median(rates[mode])
+        rate = statistics.median(r for r, _ in rates[mode])
+        cpu = statistics.median(c for _, c in rates[mode])
         lines.append(
             f"| ingest req/s, {label} | {rate:,.0f} | {none:,.0f} (no console) | "
             f"{rate / none:.3f}x |"
         )
+        lines.append(
+            f"| server CPU per 1,000 requests, {label} | {cpu:,.0f} ms | {none_cpu:,.0f} ms "
+            f"(no console) | {cpu / none_cpu:.3f}x |"
+        )
     lines += [
         "",
-        "Each round's requests/s (none / event stream / overview / analytics): "
+        "Each round's requests/s and server CPU ms per 1,000 requests: "
         + "; ".join(
-            " / ".join(f"{r:,.0f}" for r in round_) for round_ in zip(*rates.values(), strict=True)
+            f"{mode} " + ", ".join(f"{r:,.0f} req/s {c:,.0f} ms" for r, c in rounds)
+            for mode, rounds in rates.items()
         )
         + ".",
         "",

@@ -31,7 +31,10 @@ from pinpipe.transform.schema import CLEAN_COLUMNS
 
 RANKED: tuple[Ranked, ...] = ("posts_by_category", "events_by_country", "records_by_topic")
 ANALYTICS_EVERY_S = 2.0
-"""The analytics are recomputed at most this often (when a table they read changed)."""
+"""The analytics are recomputed at most this often (when a table they read changed)..."""
+ANALYTICS_DUTY = 20
+"""... and at most once per this many times their last computation took: live analytics
+take at most about 5% of a core, however large the tables or fast the stream."""
 
 
 class QueryRefused(ConfigError):
@@ -98,6 +101,7 @@ class Reader:
         )
         self._answers: tuple[tuple[int, ...], dict[str, pa.Table]] | None = None
         self._computed_at = 0.0
+        self._took_s = 0.0
         self._cache_lock = threading.Lock()
         self._handles: dict[str, Any] = {}
         self._handles_lock = threading.Lock()
@@ -144,16 +148,19 @@ class Reader:
                     raise ConfigError(
                         "no tables yet: post records (`pinpipe emulate`) and let them land"
                     )
-                wait = self._computed_at + ANALYTICS_EVERY_S - time.monotonic()
+                every = max(ANALYTICS_EVERY_S, self._took_s * ANALYTICS_DUTY)
+                wait = self._computed_at + every - time.monotonic()
                 if wait > 0 and self._answers is not None:
                     time.sleep(wait)
                     versions = self.versions()
                 engine = self._own.engine
+                started = time.monotonic()
                 answers = self._own.run(
                     lambda: run_queries(self.lake, engine, list(QUERIES), "merged")
                 )
                 self._answers = (versions, answers)
                 self._computed_at = time.monotonic()
+                self._took_s = self._computed_at - started
             versions, answers = self._answers
         return versions, answers[name]
 

@@ -67,17 +67,21 @@ class StreamStats:
     rejects: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     """Ingest timestamp → commit time per committed row (bounded sample)."""
-    recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=100_000))
-    """``(commit time ms, latency ms)`` of the latest rows, for freshness over a window."""
+    recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=65_536))
+    """``(commit time ms, latency ms)`` of the latest rows, for freshness over a window: at
+    most ``RECENT_PER_BATCH`` evenly spaced rows of each micro-batch, so a minute of a fast
+    stream still fits and a percentile sorts a few thousand values, not every row."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     MAX_SAMPLES = 1_000_000
+    RECENT_PER_BATCH = 256
 
     def observe(self, ingest_ms: Sequence[int], now_ms: float) -> None:
         if len(self.latencies_ms) < self.MAX_SAMPLES:
             self.latencies_ms.extend(now_ms - t for t in ingest_ms)
+        step = -(-len(ingest_ms) // self.RECENT_PER_BATCH) or 1
         with self._lock:
-            self.recent.extend((now_ms, now_ms - t) for t in ingest_ms)
+            self.recent.extend((now_ms, now_ms - t) for t in ingest_ms[::step])
 
     def freshness(self, now_ms: float, window_ms: float = 60_000) -> list[float]:
         """Sorted latencies (ms) of the rows committed in the last ``window_ms``."""
