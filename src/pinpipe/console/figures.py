@@ -95,6 +95,8 @@ class Figures:
         self._versions: dict[str, int] = {}
         self._batches: dict[str, tuple[int, tuple[float, dict[str, int]] | None]] = {}
         self.samples = 0
+        self.cpu_seconds = 0.0
+        """CPU time spent sampling (what watching costs the server), for /metrics."""
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -155,6 +157,7 @@ class Figures:
         return thread
 
     def sample(self) -> dict[str, Any]:
+        started = time.thread_time()
         now = time.time()
         snapshot: dict[str, Any] = {"at": now}
         snapshot["ingest"] = self._ingest(now)
@@ -171,9 +174,11 @@ class Figures:
             "stream_rows": snapshot["tables"]["stream"]["total"],
         }
         with self._lock:
+            self.samples += 1
+            self.cpu_seconds += time.thread_time() - started
+            snapshot["console"] = {"samples": self.samples, "cpu_seconds": self.cpu_seconds}
             self._latest = snapshot
             self._history.append(point)
-            self.samples += 1
         return snapshot
 
     def _ingest(self, now: float) -> dict[str, Any]:

@@ -93,3 +93,12 @@ class PipelineCollector(Collector):
             restarts.add_metric([name], health["restarts"])
         yield stage
         yield restarts
+        cost = snap.get("console", {})
+        yield GaugeMetricFamily(
+            "pinpipe_console_sample_cpu_seconds",
+            "CPU time the console has spent sampling these figures (what watching costs)",
+            value=cost.get("cpu_seconds", 0.0),
+        )
+        yield GaugeMetricFamily(
+            "pinpipe_console_samples", "Snapshots the console took", value=cost.get("samples", 0)
+        )
