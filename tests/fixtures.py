@@ -165,9 +165,13 @@ def airflow_venv(pytestconfig: pytest.Config) -> Path:
         return ensure_venv()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless chromium (Debian's, through Playwright) for every console test."""
+    """One headless chromium (Debian's, through Playwright) per test module that asks.
+
+    Module, not session, scope: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, and every later test calling ``asyncio.run`` would fail.
+    """
     from tests.infra.browser import chromium
 
     with chromium() as browser_:

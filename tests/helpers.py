@@ -145,9 +145,14 @@ def app_client(log: Log, **settings: Any) -> TestClient:
 
 @contextmanager
 def running_server(home: Path, **ingest: Any) -> Iterator[Running]:
-    """A real ingest server on a free loopback port, run in a thread like ``pinpipe up`` does."""
+    """A real ingest server on a free loopback port, run in a thread like ``pinpipe up`` does.
+
+    Any topic name may be written (``topics.pattern = ".*"``: tests name topics freely);
+    tests of the topic policy build their app with it.
+    """
     overrides = {f"ingest.{k}": v for k, v in ingest.items()}
-    settings = load_settings(home=home, **{"ingest.port": 0, "log.fsync": True, **overrides})
+    base = {"ingest.port": 0, "log.fsync": True, "topics.pattern": ".*"}
+    settings = load_settings(home=home, **{**base, **overrides})
     log = EmbeddedLog(settings.log_path, fsync=True)
     ready, stop = threading.Event(), threading.Event()
     bound: list[int] = []

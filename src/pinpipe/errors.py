@@ -7,7 +7,9 @@
 │   ├── ``UnknownTopicError``     topic does not exist (terminal)
 │   ├── ``InvalidTopicError``     name breaks Kafka's naming rules (terminal)
 │   ├── ``UnknownPartitionError`` partition number outside the topic's range (terminal)
-│   └── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
+│   ├── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
+│   ├── ``IdempotencyConflictError`` an idempotency key reused for other records (terminal)
+│   └── ``TopicLimitError``       creating a topic past ``topics.max_topics`` (terminal)
 ├── ``IngestError``          a request the ingest API refuses (carries HTTP status and code)
 │   └── ``RetryLaterError``       rate limited (429) or draining (503), with Retry-After
 ├── ``StorageError``         the lake's storage refused a read or write (names the object)
@@ -81,6 +83,33 @@ class OffsetOutOfRangeError(LogError):
         self.topic = topic
         self.partition = partition
         self.offset = offset
+
+
+class IdempotencyConflictError(LogError):
+    """An idempotency key already stands for an append of other records."""
+
+    transient = False
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used for a different request (other topic "
+            "or records) within the idempotency window; send each new request with a fresh key"
+        )
+        self.key = key
+
+
+class TopicLimitError(LogError):
+    """The log already holds ``topics.max_topics`` topics."""
+
+    transient = False
+
+    def __init__(self, topic: str, limit: int) -> None:
+        super().__init__(
+            f"cannot create topic {topic!r}: the log already holds {limit} topics, the most "
+            "topics.max_topics allows"
+        )
+        self.topic = topic
+        self.limit = limit
 
 
 class IngestError(PinpipeError):

@@ -153,6 +153,7 @@ def test_batch_requests_exactly(stub: Stub, tables: SourceTables) -> None:
         assert "x-api-key" not in {k.lower() for k in seen.headers}
         assert seen.body == {"records": [{"value": record}]}
     assert len({s.port for s in stub.seen}) == 1  # one pooled connection
+    assert len({s.headers["Idempotency-Key"] for s in stub.seen}) == 3  # a fresh key per send
     assert poster.stats.acknowledged == {("batch", t): 1 for t in ("pin", "geo", "user")}
     assert poster.stats.rows == 1 and poster.stats.failed == poster.stats.retried == 0
 
@@ -194,6 +195,7 @@ def test_retries_500_and_429_then_succeeds(stub: Stub, tables: SourceTables) -> 
         poster.post_row(*payloads(tables, 1))
     pins = [s for s in stub.seen if s.path.endswith(".pin")]
     assert len(pins) == 3 and pins[0].body == pins[1].body == pins[2].body
+    assert len({s.headers["Idempotency-Key"] for s in pins}) == 1  # retries reuse the key
     assert poster.stats.retried == 2 and poster.stats.failed == 0
     assert poster.stats.acknowledged[("batch", "pin")] == 1
 
@@ -394,3 +396,13 @@ def test_bad_configuration() -> None:
         Poster("127.0.0.1:8082")
     with pytest.raises(ConfigError):
         run(generate(5), rate=0)
+
+
+def test_equal_records_get_different_keys(stub: Stub, tables: SourceTables) -> None:
+    row = payloads(tables, 7)
+    with fast_poster(stub.url, mode="batch") as poster:
+        poster.post_row(*row)
+        poster.post_row(*row)
+    pins = [s for s in stub.seen if s.path.endswith(".pin")]
+    assert pins[0].body == pins[1].body
+    assert pins[0].headers["Idempotency-Key"] != pins[1].headers["Idempotency-Key"]

@@ -194,7 +194,7 @@ def test_kill_9_loses_no_acknowledged_record(tmp_path: Path) -> None:
             n += 1
             try:
                 response = session.post(
-                    f"http://127.0.0.1:{port}/topics/crash",
+                    f"http://127.0.0.1:{port}/topics/crash.pin",
                     json={"records": [{"value": value}]},
                     headers=JSON_V2,
                     timeout=5,
@@ -222,6 +222,6 @@ def test_kill_9_loses_no_acknowledged_record(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     with EmbeddedLog(tmp_path / "log.db") as log:
-        stored = {int(r.value) for r in log.fetch("crash", 0, 0, 10_000_000) if r.value}
+        stored = {int(r.value) for r in log.fetch("crash.pin", 0, 0, 10_000_000) if r.value}
     assert len(acked) > 100
     assert acked <= stored, f"{len(acked - stored)} acknowledged records lost"

@@ -80,3 +80,36 @@ def test_kill_9_mid_stream_then_restart_gives_every_record_exactly_once(
         assert stream_positions(lake, table) == [(f"pinpipe.{table}", 0, i) for i in range(3000)]
     pin = DeltaTable(lake.table("stream", "pin")).to_pyarrow_table()
     assert pc.count_distinct(pin["ind"]).as_py() == 300
+
+
+def test_the_stream_job_judges_each_closed_window_with_the_quality_checks(
+    settings: Settings, source: SourceTables
+) -> None:
+    """Records of minute 0, then records 10 minutes later: minute 0 is closed (past the
+    5-minute lateness), so its window checks land in tables/quality/results once."""
+    from pinpipe.jobs.stream import stream_job
+    from pinpipe.lake import open_lake
+
+    minute = (int(time.time() * 1000) // 3_600_000 - 1) * 3_600_000  # an hour ago, on the hour
+    with EmbeddedLog(settings.log_path) as log:
+        log.clock = lambda: minute + 5_000
+        produce_rows(log, source, list(range(20)))
+        log.clock = lambda: minute + 10 * 60_000
+        produce_rows(log, source, list(range(20, 25)))
+    lake = open_lake(settings)
+    fast = settings.model_copy(
+        update={"stream": settings.stream.model_copy(update={"realtime_flush_ms": 0})}
+    )
+    stream_job(fast, lake=lake).run(threading.Event(), once=True)
+
+    deadline = time.monotonic() + 60  # the checks run in a thread of their own
+    found: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not found:
+        if DeltaTable.is_deltatable(lake.quality_results):
+            rows = DeltaTable(lake.quality_results).to_pyarrow_table().to_pylist()
+            found = [r for r in rows if r["scope"] == "window"]
+        time.sleep(0.2)
+    assert found, "no window was judged"
+    ends = {r["window_end"] for r in found}
+    assert max(ends).timestamp() * 1000 <= minute + 5 * 60_000, "only closed windows"
+    assert {r["status"] for r in found} <= {"pass", "warn", "fail"}

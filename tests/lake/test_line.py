@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from pinpipe.lake.line import TOPIC_PATTERN, decode_value, encode, table_of_topic
+from pinpipe.settings import TopicSettings
 
 NAMES = {
     "pinpipe.pin": "pin",
@@ -25,6 +26,7 @@ NAMES = {
 def test_topic_to_table_and_its_pattern_agree(topic: str, table: str | None) -> None:
     assert table_of_topic(topic) == table
     assert bool(re.fullmatch(TOPIC_PATTERN, topic)) == (table is not None)
+    assert TopicSettings().allows(topic) == (table is not None)  # the default topic policy
 
 
 def test_a_line_is_the_object_plus_the_four_metadata_fields() -> None:

@@ -62,7 +62,13 @@ class Backend:
         """A new client of the same log (like another process), with ``LogSettings`` options.
 
         ``clock`` stamps the records; ``monotonic`` times waits (the embedded log never waits).
+        ``auto_create_topics``, ``topic_filter`` and ``max_topics`` are the ``[topics]`` policy.
         """
+        policy = {
+            "auto_create": options.pop("auto_create_topics", True),
+            "topic_filter": options.pop("topic_filter", ""),
+            "max_topics": options.pop("max_topics", 0),
+        }
         settings = LogSettings(
             backend=self.name,  # type: ignore[arg-type]
             bootstrap_servers=self.bootstrap or "127.0.0.1:9092",
@@ -73,15 +79,14 @@ class Backend:
         if self.name == "kafka":
             from pinpipe.log.kafka import KafkaLog
 
-            log = KafkaLog(settings, clock=clock, monotonic=monotonic)
+            log = KafkaLog(settings, clock=clock, monotonic=monotonic, **policy)
         else:
             log = EmbeddedLog(
                 self.tmp_path / "log.db",
                 default_partitions=settings.partitions,
                 fsync=False,
-                auto_create=settings.auto_create_topics,
-                topic_filter=settings.topic_filter,
                 clock=clock,
+                **policy,
             )
         self.opened.append(log)
         return log

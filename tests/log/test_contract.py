@@ -8,13 +8,15 @@ import time
 import pytest
 
 from pinpipe.errors import (
+    IdempotencyConflictError,
     InvalidTopicError,
     LogError,
     OffsetOutOfRangeError,
+    TopicLimitError,
     UnknownPartitionError,
     UnknownTopicError,
 )
-from pinpipe.log.base import Log, ProduceRecord, TopicInfo
+from pinpipe.log.base import Idempotency, Log, ProduceRecord, Replayed, TopicInfo, fingerprint
 from pinpipe.log.partitioner import partition_for_key
 from tests.log.backends import (
     Backend,
@@ -249,3 +251,35 @@ def test_topic_filter_limits_what_consumers_see(backend: Backend) -> None:
     filtered = backend.open(topic_filter=r"^mine\.")
     assert [t.name for t in filtered.topics()] == [mine]
     assert filtered.fetch(other, 0, 0)[0].value == b"o"  # a filter is not access control
+
+
+def test_produce_many_once_appends_a_key_once(backend: Backend) -> None:
+    """On Kafka the keys live in the handle's memory; the embedded log keeps them in its file."""
+    log, topic = backend.open(partitions=2), backend.topic("once")
+    log.create_topic(topic, 2)
+    records = [ProduceRecord(b"a", partition=0), ProduceRecord(b"b", partition=1)]
+    key = Idempotency("k", fingerprint(topic, records))
+    other = Idempotency("k", fingerprint(topic, records[:1]))
+    first, in_group, conflict = log.produce_many_once(
+        [(topic, records), (topic, records), (topic, records[:1])], [key, key, other]
+    )
+    assert isinstance(first, list) and not isinstance(first, Replayed)
+    assert isinstance(in_group, Replayed) and in_group == first
+    assert isinstance(conflict, IdempotencyConflictError)
+    (again,) = log.produce_many_once([(topic, records)], [key])
+    assert isinstance(again, Replayed) and again == first
+    (unkeyed,) = log.produce_many_once([(topic, records)], [None])
+    assert not isinstance(unkeyed, Replayed)
+    assert [log.end_offset(topic, p) for p in (0, 1)] == [2, 2]
+
+
+def test_max_topics_counts_the_topics_the_filter_lists(backend: Backend) -> None:
+    prefix = backend.topic("ceiling")
+    log = backend.open(topic_filter=f"^{prefix}", max_topics=2)
+    log.create_topic(f"{prefix}.a")
+    log.create_topic(f"{prefix}.b")
+    log.create_topic(f"{prefix}.a")  # an existing topic is not one more
+    with pytest.raises(TopicLimitError, match=r"topics\.max_topics"):
+        log.create_topic(f"{prefix}.c")
+    with pytest.raises(TopicLimitError):
+        log.produce(f"{prefix}.d", [ProduceRecord(b"x")])

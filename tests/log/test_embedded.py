@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -241,3 +242,23 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
             records = log.fetch("shared", partition, 0, 1_000_000)
             assert [r.offset for r in records] == list(range(len(records)))
         log.produce("shared", [ProduceRecord(b"after")])  # still writable after the crash
+
+
+def test_a_reader_wakes_on_an_append_by_another_handle_of_the_file(tmp_path: Path) -> None:
+    """The stream job of `pinpipe up` waits for appends, not for its trigger interval."""
+    from pinpipe.log.base import ProduceRecord
+
+    with EmbeddedLog(tmp_path / "log.db") as writer, EmbeddedLog(tmp_path / "log.db") as reader:
+        stop = threading.Event()
+        mark = reader.append_mark()
+        woke: list[bool] = []
+        waiter = threading.Thread(
+            target=lambda: woke.append(reader.wait_for_appends(mark, 600, stop))
+        )
+        waiter.start()
+        writer.produce("t.pin", [ProduceRecord(b"{}")])
+        waiter.join(60)  # far below the 600 s timeout: only an append can end the wait
+        assert woke == [True]
+        assert not reader.wait_for_appends(reader.append_mark(), 0.01, stop), "nothing new"
+        stop.set()  # and a stop ends a wait at once
+        assert not reader.wait_for_appends(reader.append_mark(), 600, stop)

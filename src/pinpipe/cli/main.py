@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Any, cast, get_args
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from pinpipe import __version__
 from pinpipe.cli.output import Format, emit
 from pinpipe.errors import PinpipeError
 from pinpipe.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pinpipe.engines import Engine
+    from pinpipe.lake import Lake
 
 app = typer.Typer(
     name="pinpipe",
@@ -236,6 +240,13 @@ def batch(
     skip_results: Annotated[
         bool, typer.Option("--skip-results", help="Leave results/ for `pinpipe results`.")
     ] = False,
+    quality_gate: Annotated[
+        bool,
+        typer.Option(
+            "--quality-gate",
+            help="After each day, run its quality checks; stop with exit 3 on a block failure.",
+        ),
+    ] = False,
 ) -> None:
     """Clean the raw zone into batch Delta tables and run every query into results/.
 
@@ -248,6 +259,8 @@ def batch(
     days = _days(date, since, until)
     if full and days:
         raise typer.BadParameter("--full rebuilds everything: drop --date/--since/--until")
+    if quality_gate and not days:
+        raise typer.BadParameter("--quality-gate judges days: give --date or --since")
     cfg = settings(engine=_engine(engine))
     lake, runner = open_lake(cfg), get_engine(settings=cfg)
     runs: list[dt.date | None] = [*days] if days else [None]
@@ -263,6 +276,8 @@ def batch(
             f"{label}cleaned in {report.clean_seconds:.2f}s, {len(report.results)} queries in "
             f"{report.query_seconds:.2f}s"
         )
+        if quality_gate and day is not None:
+            _gate(lake, runner, day, cfg)
 
 
 @app.command()
@@ -280,33 +295,51 @@ def results(engine: EngineOpt = None) -> None:
 
 @app.command()
 def quality(
-    date: Annotated[str, typer.Option(help="The UTC ingest day to judge (YYYY-MM-DD).")],
+    date: Annotated[
+        str | None,
+        typer.Option(help="Judge this UTC ingest day (YYYY-MM-DD) and exit 3 on a block failure."),
+    ] = None,
     max_reject_share: Annotated[
         float | None,
-        typer.Option(help="Fail above this share of rejects [quality.max_reject_share: 0.25]."),
+        typer.Option(
+            help="The default *_reject_share checks fail above this share of rejects "
+            "[quality.max_reject_share: 0.25]."
+        ),
     ] = None,
 ) -> None:
-    """The data-quality gate of one day (after `batch --date`): exit 3 when a check fails."""
+    """Data quality: the latest report, or with --date the gate of one day (after `batch --date`).
+
+    The gate evaluates every configured check over the day, records the results in
+    tables/quality/results and exits 3 when a `block` check fails.
+    """
+    from pinpipe.cli.quality import print_report
     from pinpipe.engines import interactive_engine
-    from pinpipe.jobs.quality import day_quality
     from pinpipe.lake import open_lake
 
     cfg = settings(**{"quality.max_reject_share": max_reject_share})
+    if date is None:
+        print_report(console, open_lake(cfg), interactive_engine())
+        return
     day = _day(date, "--date")
-    verdict = day_quality(open_lake(cfg), interactive_engine(), day, cfg.quality.max_reject_share)
-    for t in verdict.tables:
-        console.print(
-            f"{day} {t.table}: {t.rejects:,} of {t.raw_records:,} raw records quarantined "
-            f"({t.reject_share:.1%})"
-        )
+    _gate(open_lake(cfg), interactive_engine(), day, cfg)
+    console.print("quality gate passed")
+
+
+def _gate(lake: Lake, engine: Engine, day: dt.date, cfg: Settings) -> None:
+    """Evaluate and print the day's checks; exit 3 naming each failed ``block`` check."""
+    from pinpipe.cli.quality import print_gate
+    from pinpipe.jobs.quality import day_quality
+
+    verdict = day_quality(lake, engine, day, cfg.quality)
+    print_gate(console, verdict.results)
     if not verdict.passed:
-        names = ", ".join(t.table for t in verdict.failed)
+        for failed in verdict.failed:
+            err_console.print(f"[red]quality gate failed:[/red] {failed.describe()}", markup=True)
         err_console.print(
-            f"[red]quality gate failed:[/red] {names} above {verdict.max_reject_share:.0%} "
-            'rejects; see `pinpipe sql "SELECT reason, count(*) FROM quarantine GROUP BY 1"`'
+            f"{len(verdict.failed)} blocking check(s) failed for {day}; rejects by reason: "
+            '`pinpipe sql "SELECT reason, count(*) FROM quarantine GROUP BY 1"`'
         )
         raise typer.Exit(QUALITY_FAILED)
-    console.print("quality gate passed")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -456,6 +489,43 @@ def airflow_bundle_config(
     from pinpipe.scheduling import bundle_config
 
     print(json.dumps(bundle_config(name), indent=2))
+
+
+alerts_app = typer.Typer(
+    help="Alert rules, their firing state, test deliveries.", no_args_is_help=True
+)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("list")
+def alerts_list() -> None:
+    """The configured rules and every episode in tables/alerts/firing."""
+    from pinpipe.alerts.state import AlertState
+    from pinpipe.cli.alerts import print_alerts
+    from pinpipe.engines import interactive_engine
+    from pinpipe.lake import open_lake
+
+    cfg = settings()
+    state = AlertState(open_lake(cfg), interactive_engine().tables)
+    print_alerts(console, cfg.alerts, state.load())
+
+
+@alerts_app.command("test")
+def alerts_test(rule: Annotated[str, typer.Argument(help="The rule's name.")]) -> None:
+    """Send a test delivery of RULE to its webhook (recorded like any delivery); exit 1 if it
+    ends in the dead-letter table."""
+    from pinpipe.alerts import AlertEngine
+    from pinpipe.engines import interactive_engine
+    from pinpipe.lake import open_lake
+
+    cfg = settings()
+    alerts = AlertEngine(open_lake(cfg), interactive_engine(), cfg.alerts)
+    if not alerts.test(rule):
+        err_console.print(
+            f"[red]test delivery of {rule} failed[/red]: see tables/alerts/dead_letters"
+        )
+        raise typer.Exit(1)
+    console.print(f"test delivery of {rule} delivered")
 
 
 def _days(date: str | None, since: str | None, until: str | None) -> list[dt.date]:

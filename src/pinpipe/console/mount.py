@@ -21,14 +21,21 @@ from pinpipe.console.session import Sessions
 from pinpipe.console.status import PipelineStatus
 from pinpipe.engines import StreamStats
 from pinpipe.ingest.app import IngestApp
+from pinpipe.ingest.auth import Authenticator
 from pinpipe.lake.layout import open_lake
 from pinpipe.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-def build(settings: Settings, sources: Sources, closing: threading.Event) -> Console:
-    """The console's parts over the settings' lake; its sampler runs until ``closing``."""
+def build(
+    settings: Settings,
+    sources: Sources,
+    closing: threading.Event,
+    authenticator: Callable[[], Authenticator] | None = None,
+) -> Console:
+    """The console's parts over the settings' lake; its sampler runs until ``closing``.
+    ``authenticator`` gives the API keys in force (beside ingest: the ingest app's)."""
     lake = open_lake(settings)
     reader = Reader(lake, settings.console)
     figures = Figures(settings, lake, reader.store, sources)
@@ -36,7 +43,7 @@ def build(settings: Settings, sources: Sources, closing: threading.Event) -> Con
     return Console(
         figures=figures,
         reader=reader,
-        sessions=Sessions(settings),
+        sessions=Sessions(settings, authenticator),
         closing=closing,
         live=sources.ingest is not None,
     )
@@ -124,7 +131,7 @@ def attach(
             status=status,
             stream_group=settings.stream.group,
         )
-        console = build(settings, sources, closing)
+        console = build(settings, sources, closing, lambda: ingest.ctx.auth)
         ingest.ctx.metrics.registry.register(PipelineCollector(console.figures))
         return WithIngest(ingest, create_console(console))
 

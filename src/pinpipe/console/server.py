@@ -17,7 +17,8 @@ from pinpipe.settings import Settings
 
 def check_exposure(settings: Settings) -> None:
     host = settings.console.host
-    if not settings.ingest.api_keys and not is_loopback(host):
+    keyed = settings.ingest.api_keys or settings.ingest.api_keys_file
+    if not keyed and not is_loopback(host):
         raise ConfigError(
             f"refusing to serve the console on {host} without API keys: anyone on the network "
             "could read every record. Put a key's hash in ingest.api_keys (`pinpipe keys new`) "

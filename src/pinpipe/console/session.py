@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from pinpipe.errors import ConfigError
 from pinpipe.ingest.auth import Authenticator
+from pinpipe.ingest.key_file import read_key_file
+from pinpipe.ingest.server import resolved
 from pinpipe.settings import ApiKey, Settings
 
 COOKIE = "pinpipe_session"
+_SALT = "pinpipe-console"
 _DIGEST_CHARS = 24
 
 
@@ -40,18 +44,29 @@ def load_secret(path: Path) -> str:
 
 
 class Sessions:
-    """Who may read: nobody needs to sign in when no API keys are configured (loopback)."""
+    """Who may read: nobody signs in when the server checks no API keys (loopback only).
 
-    def __init__(self, settings: Settings) -> None:
-        self.keys = settings.ingest.api_keys
-        self.auth = Authenticator(self.keys)
+    ``authenticator`` gives the keys in force: beside ingest, the ingest app's own (so a
+    SIGHUP that reloads ``ingest.api_keys_file`` reaches the console too); alone, the keys
+    of the settings and their file.
+    """
+
+    def __init__(
+        self, settings: Settings, authenticator: Callable[[], Authenticator] | None = None
+    ) -> None:
+        self._auth = authenticator or _from_settings(settings)
         self.max_age = int(settings.console.session_hours * 3600)
-        secret = load_secret(settings.resolve(settings.console.secret_file)) if self.keys else ""
-        self._signer = URLSafeTimedSerializer(secret or "unused", salt="pinpipe-console")
+        checked = bool(settings.ingest.api_keys or settings.ingest.api_keys_file)
+        secret = load_secret(settings.resolve(settings.console.secret_file)) if checked else ""
+        self._signer = URLSafeTimedSerializer(secret or secrets.token_hex(32), salt=_SALT)
+
+    @property
+    def keys(self) -> tuple[ApiKey, ...]:
+        return self._auth().keys
 
     @property
     def required(self) -> bool:
-        return bool(self.keys)
+        return self._auth().required
 
     def sign_in(self, key: str) -> str:
         """The cookie value for a valid read key; ConfigError with the reason otherwise."""
@@ -59,8 +74,9 @@ class Sessions:
         return self._signer.dumps(found.sha256[:_DIGEST_CHARS])
 
     def _key(self, headers: dict[str, str]) -> ApiKey:
-        principal = self.auth.authenticate(headers, "")
-        assert principal.key is not None
+        principal = self._auth().authenticate(headers, "")
+        if principal.key is None:
+            raise ConfigError("the server checks no API keys: nothing to sign in with")
         if not principal.key.may("read"):
             raise ConfigError(
                 "this API key may only produce records; the console needs a key with scope "
@@ -94,3 +110,13 @@ class Sessions:
             except Exception:
                 return None
         return None
+
+
+def _from_settings(settings: Settings) -> Callable[[], Authenticator]:
+    """The keys of ``ingest.api_keys`` and ``ingest.api_keys_file``, read once."""
+    ingest = resolved(settings)
+    path = ingest.api_keys_file
+    auth = Authenticator(
+        ingest.api_keys + (read_key_file(path) if path else ()), required=bool(path)
+    )
+    return lambda: auth

@@ -4,6 +4,9 @@ Two doors: the Kafka REST proxy (``mode="batch"``) and the API Gateway Kinesis p
 (``mode="stream"``); ``"both"`` sends every record through both. Transient failures
 (connection errors, 5xx, 429, retriable errors inside a 200 body) are retried with capped
 exponential backoff, honouring ``Retry-After``, for at most ``max_retry_time`` seconds.
+Every send carries a fresh random ``Idempotency-Key`` (never derived from the record: two
+equal records are two records) and its retries reuse it, so a retry after a lost answer
+does not append the record twice.
 
 Time comes from an injectable ``clock`` (monotonic seconds) and ``sleep``, as the log's
 ``Clock`` gives record timestamps: tests check the backoff and pacing a poster asks for with a
@@ -15,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -231,6 +235,7 @@ class Poster:
                 {"StreamName": self.stream_name(table), "Data": record, "PartitionKey": key}
             )
             headers = {"Content-Type": KINESIS_CONTENT_TYPE}
+        headers["Idempotency-Key"] = uuid.uuid4().hex  # one per send; retries reuse it
         method = "POST" if door == "batch" else "PUT"
         try:
             for attempt in self._retrying():

@@ -101,6 +101,13 @@ class StreamRunner(Protocol):
     def reset(self) -> None:
         """Forget in-memory positions: the next step resumes where the Delta tables say."""
 
+    def on_windows_merged(self, callback: WindowsMerged) -> None:
+        """Call ``callback(closed_before_ms)`` after each merge of the real-time windows: no
+        record can still land in a window ending at or before that time (a closed window)."""
+
+
+WindowsMerged = Callable[[int], None]
+
 
 class Engine(ABC):
     """Runs the engine-neutral transform: reads raw lines and tables, executes Ibis tables."""

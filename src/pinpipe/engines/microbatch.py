@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinpipe.engines.base import Engine, StreamStats
+from pinpipe.engines.base import Engine, StreamStats, WindowsMerged
 from pinpipe.engines.realtime import RealtimeWindows
 from pinpipe.lake.delta import Appender, Positions
 from pinpipe.lake.feeds import Partition, table_partitions
@@ -86,6 +86,10 @@ class MicroBatchStream:
                 store.appender(self._lake.table("stream", table), APP_PREFIX),
             )
         return self._tables[table]
+
+    def on_windows_merged(self, callback: WindowsMerged) -> None:
+        if self._windows is not None:
+            self._windows.on_merged(callback)
 
     def reset(self) -> None:
         self._positions.clear()
@@ -163,11 +167,18 @@ class MicroBatchStream:
         interval = self._settings.trigger_interval_ms / 1000
         while not stop.is_set():
             started = time.monotonic()
+            mark = self._log.append_mark()
             consumed = self.step()
             if once and consumed == 0:
                 return
             if consumed < self._settings.max_batch:
-                stop.wait(max(0.0, interval - (time.monotonic() - started)))
+                # Wake as soon as the log takes new records (same process); the trigger
+                # interval bounds the wait for appends this process cannot see.
+                left = max(0.0, interval - (time.monotonic() - started))
+                if self._settings.wake_on_append:
+                    self._log.wait_for_appends(mark, left, stop)
+                else:
+                    stop.wait(left)
         while self.step():
             pass
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -25,7 +26,15 @@ from pinpipe.lake.delta import Positions, TableStore, app_id, drop_committed
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TableName
 from pinpipe.settings import StreamSettings
-from pinpipe.transform.realtime import AGGREGATES, Aggregate, Clock, MicroBatch, combine, deltas
+from pinpipe.transform.realtime import (
+    AGGREGATES,
+    Aggregate,
+    Clock,
+    MicroBatch,
+    combine,
+    count,
+    judge,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,19 @@ class RealtimeWindows:
         self._counted: dict[str, Positions] = {}
         self._pending: dict[str, list[pa.Table]] = {}
         self._last_flush = time.monotonic()
+        self._listeners: list[Callable[[int], None]] = []
+
+    def on_merged(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(closed_before_ms)`` after every merge (see ``closed_before``)."""
+        self._listeners.append(callback)
+
+    def closed_before(self) -> int | None:
+        """The time no record can still land before: every partition seen has a clock past it
+        by the allowed lateness (the lowest clock minus the lateness); None before any record."""
+        clock = self._clock.get("records_by_topic", {})
+        if not clock:
+            return None
+        return min(clock.values()) - self._settings.allowed_lateness_ms
 
     def _feeding(self, table: TableName) -> list[Aggregate]:
         return [a for a in AGGREGATES if table in a.tables]
@@ -92,9 +114,17 @@ class RealtimeWindows:
             strict=True,
         ):
             ends[(topic, partition)] = max(ends.get((topic, partition), 0), offset + 1)
+        # Aggregates that counted the same offsets with the same clocks (the usual case)
+        # share one judgement of the batch.
+        groups: dict[tuple[object, ...], list[Aggregate]] = {}
         for aggregate in self._feeding(batch.table):
             self._load(aggregate, partitions)
-            counted = self._counted[aggregate.name]
+            counted, clock = self._counted[aggregate.name], self._clock.get(aggregate.name, {})
+            state = tuple((tp, counted.get(tp), clock.get(tp)) for tp in partitions)
+            groups.setdefault(state, []).append(aggregate)
+        for aggregates in groups.values():
+            first = aggregates[0].name
+            counted = self._counted[first]
             fresh = MicroBatch(
                 batch.table,
                 drop_committed(batch.records, counted),
@@ -103,16 +133,18 @@ class RealtimeWindows:
             )
             if fresh.records.num_rows == 0:
                 continue
-            found, clock = deltas(
-                fresh, self._clock.get(aggregate.name, {}), self._settings.allowed_lateness_ms,
-                aggregate,
-            )  # fmt: skip
-            self._clock[aggregate.name] = clock
-            for tp, end in ends.items():
-                counted[tp] = max(counted.get(tp, 0), end)
-            self._pending.setdefault(aggregate.name, [])
-            if found is not None:
-                self._pending[aggregate.name].append(found)
+            judged, clock = judge(
+                fresh, self._clock.get(first, {}), self._settings.allowed_lateness_ms
+            )
+            for aggregate in aggregates:
+                self._clock[aggregate.name] = dict(clock)
+                mine = self._counted[aggregate.name]
+                for tp, end in ends.items():
+                    mine[tp] = max(mine.get(tp, 0), end)
+                found = count(judged, aggregate)
+                pending = self._pending.setdefault(aggregate.name, [])
+                if found is not None:
+                    pending.append(found)
 
     def due(self) -> bool:
         return (time.monotonic() - self._last_flush) * 1000 >= self._settings.realtime_flush_ms
@@ -145,6 +177,13 @@ class RealtimeWindows:
         self._last_flush = time.monotonic()
         if merged:
             log.info("realtime: %d window rows merged", merged)
+            closed = self.closed_before()
+            for listener in self._listeners if closed is not None else []:
+                assert closed is not None
+                try:
+                    listener(closed)
+                except Exception:  # a listener (quality checks) never stops the stream job
+                    log.exception("a real-time window listener failed")
         return merged
 
     def reset(self) -> None:

@@ -26,7 +26,7 @@ from pinpipe.ingest import (
     ops,
 )
 from pinpipe.ingest.auth import Principal
-from pinpipe.ingest.context import IngestContext
+from pinpipe.ingest.context import TOPIC_NOT_ALLOWED, IngestContext
 from pinpipe.ingest.core import (
     Disconnected,
     Door,
@@ -36,11 +36,11 @@ from pinpipe.ingest.core import (
     Router,
     door_of,
     error_response,
-    read_body,
 )
-from pinpipe.ingest.errors import from_log_error, internal_error, shutting_down
+from pinpipe.ingest.errors import TOPIC_LIMIT, from_log_error, internal_error, shutting_down
+from pinpipe.ingest.limits import OVERLOADED
 from pinpipe.log.base import Log
-from pinpipe.settings import IngestSettings
+from pinpipe.settings import OPEN_TOPICS, IngestSettings, TopicSettings
 
 logger = logging.getLogger("pinpipe.ingest")
 access_logger = logging.getLogger("pinpipe.ingest.access")
@@ -51,8 +51,10 @@ Scope = dict[str, Any]
 class IngestApp:
     """The ASGI application. ``ctx`` holds the state; ``router`` the routes of every door."""
 
-    def __init__(self, log: Log, settings: IngestSettings) -> None:
-        self.ctx = IngestContext(log, settings)
+    def __init__(
+        self, log: Log, settings: IngestSettings, topics: TopicSettings = OPEN_TOPICS
+    ) -> None:
+        self.ctx = IngestContext(log, settings, topics)
         routes: list[Route] = [
             *ops.routes(self.ctx, self),
             *kafka_rest.routes(self.ctx),
@@ -125,6 +127,10 @@ class IngestApp:
         finally:
             self.inflight -= 1
             self.ctx.metrics.inflight.dec()
+            if request.reserved:
+                self.ctx.budget.give(request.reserved)
+        if request.replayed and response.status < 300:
+            response.headers.append((b"idempotent-replayed", b"true"))
         if response.status != 499:
             await _send(send, response, request.method == "HEAD")
         elapsed = time.perf_counter() - started
@@ -161,7 +167,7 @@ class IngestApp:
                 rate = principal.key.rate_limit if principal.key else None
                 self.ctx.limiter.check(principal.bucket_id, rate)
             if not route.streaming:
-                request.body = await read_body(request, self.ctx.settings.max_request_bytes)
+                request.body = await self.ctx.read_body(request)
             return await route.handler(request)
         except IngestError as exc:
             return self._refuse(exc, door)
@@ -178,7 +184,9 @@ class IngestApp:
 
     def _refuse(self, exc: IngestError, door: Door) -> Response:
         reason = {401: "unauthenticated", 403: "forbidden", 413: "too_large", 429: "rate_limited"}
-        if exc.status in reason:
+        if exc.code in _REASON_BY_CODE:
+            self.ctx.metrics.reject(_REASON_BY_CODE[exc.code])
+        elif exc.status in reason:
             self.ctx.metrics.reject(reason[exc.status])
         elif 400 <= exc.status < 500 and exc.status != 404:
             self.ctx.metrics.reject("invalid")
@@ -190,6 +198,15 @@ class IngestApp:
         if exc.status == 503:
             response.headers.append((b"connection", b"close"))
         return response
+
+
+_REASON_BY_CODE: dict[int | str, str] = {
+    TOPIC_NOT_ALLOWED: "topic_not_allowed",
+    TOPIC_LIMIT: "topic_limit",
+    OVERLOADED: "overloaded",
+    408: "body_timeout",
+}
+"""Rejections counted by a reason of their own rather than their status's."""
 
 
 def _no_route(request: Request, allowed: list[str]) -> IngestError:
@@ -236,6 +253,12 @@ def _access_log(request: Request, status: int, elapsed: float) -> None:
     access_logger.info(orjson.dumps(line).decode())
 
 
-def create_app(log: Log, settings: IngestSettings) -> IngestApp:
-    """A ready ASGI app; run it with ``pinpipe.ingest.server.serve`` (uvicorn)."""
-    return IngestApp(log, settings)
+def create_app(
+    log: Log, settings: IngestSettings, topics: TopicSettings = OPEN_TOPICS
+) -> IngestApp:
+    """A ready ASGI app; run it with ``pinpipe.ingest.server.serve`` (uvicorn).
+
+    ``topics`` is the topic policy; servers pass ``Settings.topics``, and without it any
+    valid name may be written (an app embedded in a test or a program of its own).
+    """
+    return IngestApp(log, settings, topics)

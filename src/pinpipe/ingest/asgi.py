@@ -9,10 +9,11 @@ line's business, so keep such servers on loopback or configure keys.
 from __future__ import annotations
 
 from pinpipe.ingest.app import IngestApp, create_app
+from pinpipe.ingest.server import resolved
 from pinpipe.log import open_log
 from pinpipe.settings import load_settings
 
 
 def app_from_settings() -> IngestApp:
     settings = load_settings()
-    return create_app(open_log(settings), settings.ingest)
+    return create_app(open_log(settings), resolved(settings), settings.topics)

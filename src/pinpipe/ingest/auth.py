@@ -55,16 +55,18 @@ class Principal:
 class Authenticator:
     """Finds the configured key a request presents, or refuses it."""
 
-    def __init__(self, keys: tuple[ApiKey, ...]) -> None:
+    def __init__(self, keys: tuple[ApiKey, ...], *, required: bool = False) -> None:
         self.keys = keys
+        self.required = required or bool(keys)
+        """Keys are checked (with none configured, every request is refused)."""
         self._digests = [bytes.fromhex(k.sha256) for k in keys]
 
     @property
     def enabled(self) -> bool:
-        return bool(self.keys)
+        return self.required
 
     def authenticate(self, headers: dict[str, str], client: str) -> Principal:
-        if not self.keys:
+        if not self.required:
             return Principal("anonymous", None, client)
         given = presented_key(headers)
         if not given:

@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pinpipe.errors import LogError
-from pinpipe.log.base import Log, Position, ProduceRecord
+from pinpipe.log.base import Idempotency, Log, Position, ProduceRecord, Replayed
 
 logger = logging.getLogger("pinpipe.ingest")
 
-_Item = tuple[str, Sequence[ProduceRecord], "asyncio.Future[list[Position]]"]
+_Item = tuple[str, Sequence[ProduceRecord], "asyncio.Future[list[Position]]", Idempotency | None]
 
 
 class AsyncCommitter:
@@ -47,13 +47,19 @@ class AsyncCommitter:
         """Transactions so far (requests / commits = how well requests are grouped)."""
         self.committed_records = 0
 
-    async def produce(self, topic: str, records: Sequence[ProduceRecord]) -> list[Position]:
-        """Append ``records`` to ``topic``; returns once they are durable."""
+    async def produce(
+        self, topic: str, records: Sequence[ProduceRecord], once: Idempotency | None = None
+    ) -> list[Position]:
+        """Append ``records`` to ``topic``; returns once they are durable.
+
+        With ``once``, a key the log remembers is answered with its first positions
+        (``Replayed``) and nothing is appended.
+        """
         future: asyncio.Future[list[Position]] = asyncio.get_running_loop().create_future()
         with self._lock:
             if self._closed:
                 raise LogError("the server is shutting down; retry on another instance")
-            self._pending.append((topic, records, future))
+            self._pending.append((topic, records, future, once))
             start = not self._running
             self._running = True
         if start:
@@ -87,7 +93,12 @@ class AsyncCommitter:
             return
         results: list[Any]
         try:
-            results = list(self.log.produce_many([(t, r) for t, r, _ in group]))
+            batches = [(t, r) for t, r, _, _ in group]
+            keys = [once for _, _, _, once in group]
+            if any(keys):
+                results = list(self.log.produce_many_once(batches, keys))
+            else:
+                results = list(self.log.produce_many(batches))
             self.commits += 1
             if self.on_commit is not None:
                 self.on_commit()
@@ -95,8 +106,8 @@ class AsyncCommitter:
             logger.warning("group commit of %d requests failed: %s", len(group), exc)
             results = [exc] * len(group)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-        for (_, records, future), result in zip(group, results, strict=True):
-            if not isinstance(result, BaseException):
+        for (_, records, future, _), result in zip(group, results, strict=True):
+            if not isinstance(result, BaseException | Replayed):
                 self.committed_records += len(records)
             by_loop.setdefault(future.get_loop(), []).append((future, result))
         for loop, settled in by_loop.items():

@@ -12,21 +12,39 @@ answers from memory, so the hot produce routes pay no thread hop.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from pinpipe.errors import IngestError, PinpipeError
+from pinpipe.errors import ConfigError, IdempotencyConflictError, IngestError, PinpipeError
+from pinpipe.ingest import idempotency
 from pinpipe.ingest.auth import Authenticator, Principal, forbid, require
 from pinpipe.ingest.committer import AsyncCommitter
-from pinpipe.ingest.core import Request
+from pinpipe.ingest.core import Request, read_body
 from pinpipe.ingest.errors import shutting_down
-from pinpipe.ingest.limits import RateLimiter, too_many
+from pinpipe.ingest.key_file import read_key_file
+from pinpipe.ingest.limits import BodyBudget, BodyDeadlines, RateLimiter, too_many
 from pinpipe.ingest.metrics import IngestMetrics
-from pinpipe.log.base import Log, Position, ProduceRecord, TopicInfo, validate_topic
-from pinpipe.settings import IngestSettings
+from pinpipe.log.base import (
+    Log,
+    Position,
+    ProduceRecord,
+    Replayed,
+    TopicInfo,
+    validate_topic,
+)
+from pinpipe.settings import OPEN_TOPICS, IngestSettings, TopicSettings
 
 T = TypeVar("T")
+
+logger = logging.getLogger("pinpipe.ingest")
+
+TOPIC_NOT_ALLOWED = 40302
+TABLE_TOPICS = "names that feed a table: <anything>.pin, .geo or .user (also -pin, _pin, ...)"
+
+MAX_CHECKED_TOPICS = 10_000
+"""Topic names whose policy check is remembered (a set lookup instead of a regex search)."""
 
 LOG_THREADS = 4
 """Threads for blocking log calls: enough for a few slow broker round trips at once, few
@@ -36,17 +54,47 @@ enough that the embedded log keeps a handful of read connections."""
 class IngestContext:
     """The state the route modules share; one per app."""
 
-    def __init__(self, log: Log, settings: IngestSettings) -> None:
+    def __init__(
+        self, log: Log, settings: IngestSettings, topics: TopicSettings = OPEN_TOPICS
+    ) -> None:
         self.log = log
         self.settings = settings
+        self.topic_policy = topics
+        """Which topics may be written and created (``[topics]``)."""
+        self._writable: set[str] = set()
         self.metrics = IngestMetrics()
         self.committer = AsyncCommitter(log, on_commit=self.metrics.commits.inc)
-        self.auth = Authenticator(settings.api_keys)
+        self.auth = self.authenticator()
         self.limiter = RateLimiter(
             settings.rate_limit, settings.rate_burst, settings.record_rate_limit
         )
+        self.budget = BodyBudget(settings.max_inflight_bytes)
+        self.metrics.inflight_bytes.set_function(lambda: self.budget.held)
+        """Request-body bytes in memory, capped (``ingest.max_inflight_bytes``)."""
+        self.deadlines = BodyDeadlines(settings.body_timeout_s)
         self.draining = False
         self._log_calls = ThreadPoolExecutor(LOG_THREADS, thread_name_prefix="pinpipe-log")
+
+    def authenticator(self) -> Authenticator:
+        """The configured keys: ``ingest.api_keys`` and those of ``ingest.api_keys_file``."""
+        path = self.settings.api_keys_file
+        keys = self.settings.api_keys + (read_key_file(path) if path else ())
+        return Authenticator(keys, required=bool(path))
+
+    def reload_keys(self) -> None:
+        """Re-read ``ingest.api_keys_file``; on a bad file keep the keys in use (logged)."""
+        try:
+            auth = self.authenticator()
+        except ConfigError as exc:
+            logger.error("API keys not reloaded, the old ones stay in use: %s", exc)
+            return
+        self.auth = auth  # one reference swap: requests see the old or the new keys
+        logger.warning("API keys reloaded from ingest.api_keys_file: %d keys", len(auth.keys))
+
+    async def read_body(self, request: Request) -> bytes:
+        """The request's body within the size limit, the body budget and the body deadline."""
+        settings = self.settings
+        return await read_body(request, settings.max_request_bytes, self.budget, self.deadlines)
 
     # -- the log, off the event loop --------------------------------------------------------
 
@@ -65,19 +113,37 @@ class IngestContext:
         return await self.call(self.log.topics)
 
     async def produce(
-        self, request: Request, topic: str, records: Sequence[ProduceRecord]
+        self,
+        request: Request,
+        topic: str,
+        records: Sequence[ProduceRecord],
+        key: str | None = None,
     ) -> list[Position]:
-        """Append durably (group commit); auto-creates the topic only when allowed."""
+        """Append durably (group commit); auto-creates the topic only when allowed.
+
+        ``key`` (else the request's ``Idempotency-Key`` header) makes the append happen once:
+        a resend answers the first positions and appends nothing (``request.replayed``).
+        """
         require(request.principal, "produce")
-        if not self.settings.auto_create_topics:
+        self.writable(topic)
+        if not self.topic_policy.auto_create:
             await self.describe(topic)  # UnknownTopicError -> 404
+        if key is None:
+            key = request.headers.get(idempotency.HEADER)
+        once = None if key is None else idempotency.once(request.principal, key, topic, records)
         try:
-            positions = await self.committer.produce(topic, records)
+            positions = await self.committer.produce(topic, records, once)
+        except IdempotencyConflictError as exc:
+            raise idempotency.conflict(key or "") from exc
         except PinpipeError as exc:
             if self.draining and not isinstance(exc, IngestError):
                 raise shutting_down() from exc
             raise
-        request.records += len(positions)
+        if isinstance(positions, Replayed):
+            request.replayed = True
+            self.metrics.replays.inc()
+        else:
+            request.records += len(positions)
         return positions
 
     def close(self) -> None:
@@ -94,6 +160,23 @@ class IngestContext:
         if request.principal is not None:
             forbid(request.principal, name)
         return name
+
+    def writable(self, topic: str) -> None:
+        """403 unless ``topics.pattern`` lets this topic be written and created."""
+        if topic in self._writable:
+            return
+        if not self.topic_policy.allows(topic):
+            rule = (
+                self.topic_policy.pattern or "names that feed a table: <anything>.pin, .geo, .user"
+            )
+            raise IngestError(
+                403,
+                TOPIC_NOT_ALLOWED,
+                f"topic {topic!r} may not be written or created on this server: it does not "
+                f"match the setting topics.pattern ({rule})",
+            )
+        if len(self._writable) < MAX_CHECKED_TOPICS:
+            self._writable.add(topic)
 
     def record_budget(self, request: Request, n: int) -> int:
         """How many of ``n`` records the caller's record rate limit lets through now."""

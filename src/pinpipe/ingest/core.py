@@ -7,6 +7,7 @@ needs (headers, a size-capped body, path parameters, a JSON answer in its door's
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from urllib.parse import parse_qsl, unquote
 import orjson
 
 from pinpipe.errors import IngestError
+from pinpipe.ingest.limits import BodyBudget, BodyDeadlines
 
 Door = Literal["kafka", "kafka3", "kinesis", "aws", "plain"]
 """Which wire dialect a route speaks; it decides the error envelope."""
@@ -40,6 +42,8 @@ class Request:
         "raw_query",
         "receive",
         "records",
+        "replayed",
+        "reserved",
         "route",
         "scheme",
         "topic",
@@ -69,6 +73,10 @@ class Request:
         self.topic: str | None = None
         self.records = 0
         """Records this request appended (for metrics)."""
+        self.reserved = 0
+        """Bytes of the body budget this request holds (given back when it ends)."""
+        self.replayed = False
+        """An idempotent resend: answered from the first send, nothing appended."""
 
     @property
     def query(self) -> dict[str, str]:
@@ -178,6 +186,7 @@ _AWS_TYPES = {
     405: "UnknownOperationException",
     406: "ValidationException",
     413: "ValidationException",
+    408: "RequestTimeout",
     415: "SerializationException",
     422: "ValidationException",
     429: "ProvisionedThroughputExceededException",
@@ -206,13 +215,47 @@ class Disconnected(Exception):
     """The client went away before the body arrived."""
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (413) anything over ``limit`` bytes before buffering it."""
+async def read_body(
+    request: Request,
+    limit: int,
+    budget: BodyBudget | None = None,
+    deadlines: BodyDeadlines | None = None,
+) -> bytes:
+    """The whole body, refusing (413) anything over ``limit`` bytes before buffering it.
+
+    The bytes are taken from ``budget`` (503 when it is spent: by ``Content-Length`` before
+    reading, else chunk by chunk); a body slower than ``deadlines`` allows answers 408.
+    """
     receive = request.receive
     assert receive is not None
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise IngestError(413, 413, _too_large(int(declared), limit))
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise IngestError(413, 413, _too_large(int(declared), limit))
+        if budget is not None and declared != "0":
+            budget.take(int(declared))
+            request.reserved += int(declared)
+    if deadlines is None:
+        return await _receive_body(request, receive, limit, budget)
+    task = deadlines.start()
+    try:
+        return await _receive_body(request, receive, limit, budget)
+    except asyncio.CancelledError:
+        if not deadlines.overdue(task):
+            raise
+        raise IngestError(
+            408,
+            408,
+            "the request body did not arrive within ingest.body_timeout_s "
+            f"({deadlines.timeout_s:g} s)",
+        ) from None
+    finally:
+        deadlines.stop(task)
+
+
+async def _receive_body(
+    request: Request, receive: Receive, limit: int, budget: BodyBudget | None
+) -> bytes:
     message = await receive()
     if message["type"] == "http.disconnect":
         raise Disconnected
@@ -220,9 +263,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     if not message.get("more_body"):
         if len(body) > limit:
             raise IngestError(413, 413, _too_large(len(body), limit))
+        _hold(request, budget, len(body))
         return body
     chunks = [body]
     size = len(body)
+    _hold(request, budget, size)
     while message.get("more_body"):
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -231,8 +276,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise IngestError(413, 413, _too_large(size, limit))
+        _hold(request, budget, size)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _hold(request: Request, budget: BodyBudget | None, size: int) -> None:
+    """Take what ``size`` bytes read so far need beyond what the request holds already."""
+    if budget is not None and size > request.reserved:
+        budget.take(size - request.reserved)
+        request.reserved = size
 
 
 def _too_large(size: int, limit: int) -> str:

@@ -17,9 +17,13 @@ from pinpipe.errors import (
     OffsetOutOfRangeError,
     PinpipeError,
     RetryLaterError,
+    TopicLimitError,
     UnknownPartitionError,
     UnknownTopicError,
 )
+
+TOPIC_LIMIT = 40303
+"""A topic refused because the log holds ``topics.max_topics`` already."""
 
 
 class KinesisError(IngestError):
@@ -43,6 +47,8 @@ def from_log_error(exc: PinpipeError) -> IngestError:
         return IngestError(404, 40401, str(exc))
     if isinstance(exc, UnknownPartitionError):
         return IngestError(404, 40402, str(exc))
+    if isinstance(exc, TopicLimitError):
+        return IngestError(403, TOPIC_LIMIT, str(exc))
     if isinstance(exc, OffsetOutOfRangeError):
         return IngestError(400, 40002, str(exc))
     if isinstance(exc, LogError):

@@ -5,12 +5,16 @@ one delivery report. Sent with ``Transfer-Encoding: chunked``, the body may hold
 concatenated JSON records; the answer then streams one report per record, in order, with
 HTTP 200, and failures appear only in each report's ``error_code`` (as in Confluent's server).
 Record headers and client timestamps are accepted but not stored: the log keeps ingest time.
+An ``Idempotency-Key`` record header (or the request header) makes a record's append happen
+once; as each record is appended on its own, the request header's key stands for the i-th of
+several records as ``<key>#<i>`` (a record header, when given, wins).
 A record over ``max_record_bytes`` is refused with 422 / 42206, as on the v2 door: 413 is
 kept for a request body over ``max_request_bytes``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator
@@ -21,8 +25,8 @@ import orjson
 from pydantic_core import ErrorDetails
 
 from pinpipe.errors import IngestError, PinpipeError
-from pinpipe.ingest import models
-from pinpipe.ingest.core import Request, Response, Route, json_response, read_body
+from pinpipe.ingest import idempotency, models
+from pinpipe.ingest.core import Request, Response, Route, json_response
 from pinpipe.ingest.errors import from_log_error, invalid
 from pinpipe.log.base import Position, ProduceRecord
 
@@ -64,15 +68,16 @@ def routes(ctx: IngestContext) -> list[Route]:
             "transfer-encoding", ""
         ):
             return Response(200, stream=_streamed(ctx, request, topic))
-        body = await read_body(request, ctx.settings.max_request_bytes)
+        body = await ctx.read_body(request)
         request.body = body
         docs = list(split_concatenated(body))
         if not docs:
             raise IngestError(400, 400, "the request body is empty; a JSON record is needed")
         if len(docs) == 1:
             record = _record(docs[0], ctx)
+            key = _record_key(docs[0]) or request.headers.get(idempotency.HEADER)
             ctx.require_records(request, 1)
-            (position,) = await ctx.produce(request, topic, [record])
+            (position,) = await ctx.produce(request, topic, [record], key)
             return json_response(_report(topic, position, docs[0], record))
         return Response(200, b"".join([r async for r in _reports(ctx, request, topic, docs)]))
 
@@ -228,15 +233,35 @@ def _report(
     }
 
 
+def _record_key(doc: Any) -> str | None:
+    """The record's ``Idempotency-Key`` header (base64 value, as v3 sends headers), if any."""
+    headers = doc.get("headers") if isinstance(doc, dict) else None
+    if not isinstance(headers, list):
+        return None
+    for header in headers:
+        if isinstance(header, dict) and str(header.get("name", "")).lower() == idempotency.HEADER:
+            value = header.get("value")
+            try:
+                return base64.b64decode(str(value), validate=True).decode("ascii")
+            except (binascii.Error, ValueError) as exc:
+                raise invalid("the Idempotency-Key header's value must be base64 ASCII") from exc
+    return None
+
+
 async def _reports(
-    ctx: IngestContext, request: Request, topic: str, docs: list[Any]
+    ctx: IngestContext, request: Request, topic: str, docs: list[Any], first: int = 0
 ) -> AsyncIterator[bytes]:
-    """One report line per record; each record is appended on its own, errors inline."""
-    for doc in docs:
+    """One report line per record; each record is appended on its own, errors inline.
+
+    ``first`` is the index of ``docs[0]`` in the request (keys ``<request key>#<index>``).
+    """
+    request_key = request.headers.get(idempotency.HEADER)
+    for i, doc in enumerate(docs, first):
         try:
             record = _record(doc, ctx)
+            key = _record_key(doc) or (None if request_key is None else f"{request_key}#{i}")
             ctx.require_records(request, 1)
-            (position,) = await ctx.produce(request, topic, [record])
+            (position,) = await ctx.produce(request, topic, [record], key)
             yield orjson.dumps(_report(topic, position, doc, record)) + b"\n"
         except PinpipeError as exc:
             error = from_log_error(exc)
@@ -248,8 +273,24 @@ async def _streamed(ctx: IngestContext, request: Request, topic: str) -> AsyncIt
     assert request.receive is not None
     buffer = b""
     total = 0
+    sent = 0
     while True:
-        message = await request.receive()
+        try:
+            async with asyncio.timeout(ctx.settings.body_timeout_s):
+                message = await request.receive()
+        except TimeoutError:
+            ctx.metrics.reject("body_timeout")
+            yield (
+                orjson.dumps(
+                    {
+                        "error_code": 408,
+                        "message": "no record arrived within "
+                        f"ingest.body_timeout_s ({ctx.settings.body_timeout_s:g} s)",
+                    }
+                )
+                + b"\n"
+            )
+            return
         if message["type"] == "http.disconnect":
             return
         chunk = message.get("body", b"")
@@ -266,8 +307,9 @@ async def _streamed(ctx: IngestContext, request: Request, topic: str) -> AsyncIt
         if len(buffer) > ctx.settings.max_request_bytes:
             yield orjson.dumps({"error_code": 413, "message": "a record is too large"}) + b"\n"
             return
-        async for line in _reports(ctx, request, topic, docs):
+        async for line in _reports(ctx, request, topic, docs, sent):
             yield line
+        sent += len(docs)
         if not message.get("more_body"):
             if buffer.strip():
                 yield orjson.dumps({"error_code": 400, "message": "an unfinished record"}) + b"\n"

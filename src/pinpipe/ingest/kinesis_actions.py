@@ -23,8 +23,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pinpipe.errors import UnknownTopicError
+from pinpipe.ingest import idempotency, models
 from pinpipe.ingest import kinesis as k
-from pinpipe.ingest import models
 from pinpipe.ingest.auth import require
 from pinpipe.ingest.core import Request
 from pinpipe.ingest.errors import KinesisError
@@ -72,6 +72,7 @@ async def create_stream(
 ) -> dict[str, Any]:
     body = models.validate(models.CREATE_STREAM, doc, _explain)
     name = ctx.topic(request, body["StreamName"])
+    ctx.writable(name)
     shards = body.get("ShardCount", ON_DEMAND_SHARDS)
     try:
         await ctx.describe(name)
@@ -211,7 +212,11 @@ async def put_record(
 async def put_records(
     ctx: IngestContext, request: Request, stream: str, entries: Sequence[Entry], *, create: bool
 ) -> dict[str, Any]:
-    """Append what the record rate limit allows; the rest fail as Kinesis throttles them."""
+    """Append what the record rate limit allows; the rest fail as Kinesis throttles them.
+
+    With an ``Idempotency-Key`` the request is all or nothing (429 when over the record rate
+    limit), so a resend is the same request and answers exactly the first send's records.
+    """
     limit = ctx.settings.max_record_bytes
     total = 0
     for i, entry in enumerate(entries):
@@ -220,7 +225,11 @@ async def put_records(
         raise k.put_records_size_error()
     shards = await _shards_for_write(ctx, request, stream, create)
     records = [_record(entry, shards) for entry in entries]
-    allowed = ctx.record_budget(request, len(records))
+    if idempotency.HEADER in request.headers:
+        ctx.require_records(request, len(records))
+        allowed = len(records)
+    else:
+        allowed = ctx.record_budget(request, len(records))
     positions = await ctx.produce(request, stream, records[:allowed]) if allowed else []
     out: list[dict[str, str]] = [k.result(p) for p in positions]
     for record in records[allowed:]:
@@ -254,6 +263,7 @@ def _record(entry: Entry, shards: int) -> ProduceRecord:
 async def _shards_for_write(ctx: IngestContext, request: Request, name: str, create: bool) -> int:
     """The stream's shard count; creates the stream when ``create``."""
     ctx.topic(request, name)
+    ctx.writable(name)
     try:
         return (await ctx.describe(name)).partitions
     except UnknownTopicError as exc:

@@ -6,7 +6,7 @@ Kinesis. The path names the stream (a body ``StreamName`` is ignored, as in the 
 The stored value is what the template sends to Kinesis: for PutRecord the compact JSON text
 of ``Data`` (a JSON string keeps its quotes); for PutRecords the element's ``data`` itself
 when it is a string (``$util.base64Encode($elem.data)``), else its compact JSON. Unknown
-streams are created on first write when ``ingest.auto_create_topics`` is on. Kinesis errors
+streams are created on first write when ``topics.auto_create`` is on. Kinesis errors
 keep their 4xx/5xx status here (API Gateway would say 200; see ``errors``).
 """
 
@@ -34,7 +34,7 @@ _explain = partial(k.explain, native=False)
 
 def routes(ctx: IngestContext) -> list[Route]:
     """The proxy routes, bound to ``ctx``."""
-    create = ctx.settings.auto_create_topics
+    create = ctx.topic_policy.auto_create
 
     async def put_record(request: Request) -> Response:
         stream = k.check_stream_name(request.params["stream"])

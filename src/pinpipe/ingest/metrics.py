@@ -40,7 +40,17 @@ class IngestMetrics:
             "pinpipe_ingest_rejections", "Refused requests by reason", ["reason"], registry=r
         )
         self.inflight = Gauge("pinpipe_ingest_inflight", "Requests being served", registry=r)
+        self.inflight_bytes = Gauge(
+            "pinpipe_ingest_inflight_bytes",
+            "Request body bytes held in memory (capped by ingest.max_inflight_bytes)",
+            registry=r,
+        )
         self.draining = Gauge("pinpipe_ingest_draining", "1 while the server stops", registry=r)
+        self.replays = Counter(
+            "pinpipe_ingest_idempotent_replays",
+            "Produce requests answered from an earlier send with the same Idempotency-Key",
+            registry=r,
+        )
         self.commits = Counter(
             "pinpipe_ingest_commits", "Durable log transactions (group commits)", registry=r
         )

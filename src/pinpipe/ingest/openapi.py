@@ -84,6 +84,24 @@ class _Components:
         return {"$ref": _REF.format(model=name)}
 
 
+_PRODUCE_ROUTES = {
+    ("POST", "/topics/{topic}"),
+    ("POST", "/topics/{topic}/partitions/{partition}"),
+    ("POST", "/v3/clusters/{cluster_id}/topics/{topic}/records"),
+    ("PUT", "/streams/{stream}/record"),
+    ("PUT", "/streams/{stream}/records"),
+    ("POST", "/"),  # PutRecord and PutRecords
+}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A fresh key per request; a resend with the same key within "
+    "ingest.idempotency_window_s answers the first offsets and appends nothing.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
 def document(routes: list[Route]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     components = _Components()
@@ -111,6 +129,8 @@ def document(routes: list[Route]) -> dict[str, Any]:
                     "schema": {"type": "string", "example": "Kinesis_20131202.ListStreams"},
                 }
             )
+        if (route.method, route.template) in _PRODUCE_ROUTES:
+            params.append(_IDEMPOTENCY_KEY)
         if params:
             operation["parameters"] = params
         body = bodies.get((route.method, route.template))

@@ -30,10 +30,11 @@ from typing import Any
 import uvicorn
 
 from pinpipe.errors import ConfigError, PinpipeError
+from pinpipe.ingest import key_file
 from pinpipe.ingest.app import IngestApp, create_app
 from pinpipe.log import open_log
 from pinpipe.log.base import Log
-from pinpipe.settings import Settings
+from pinpipe.settings import IngestSettings, Settings
 
 logger = logging.getLogger("pinpipe.ingest")
 
@@ -50,7 +51,7 @@ def is_loopback(host: str) -> bool:
 
 def check_exposure(settings: Settings) -> None:
     ingest = settings.ingest
-    if not ingest.api_keys and not is_loopback(ingest.host):
+    if not ingest.api_keys and not ingest.api_keys_file and not is_loopback(ingest.host):
         raise ConfigError(
             f"refusing to listen on {ingest.host} without API keys: anyone on the network "
             "could write to the log. Create a key with `pinpipe keys new`, put its hash in "
@@ -114,11 +115,19 @@ def _serve_one(
     sock: socket.socket | None,
     compose: Callable[[IngestApp], Any] | None = None,
 ) -> None:
-    ingest = settings.ingest
+    ingest = resolved(settings)
     owned = log is None
     active_log = open_log(settings) if log is None else log
+    unwatch = None
     try:
-        app = create_app(active_log, ingest)
+        if ingest.api_keys_file:  # before the file is read (only in the main thread)
+            key_file.install_sighup_handler()
+        seen = key_file.hups()
+        app = create_app(active_log, ingest, settings.topics)
+        if ingest.api_keys_file:
+            unwatch = key_file.watch(app.ctx.reload_keys)
+            if key_file.hups() != seen:  # a SIGHUP came while the file was being read
+                app.ctx.reload_keys()
         config = uvicorn.Config(
             compose(app) if compose is not None else app,
             host=ingest.host,
@@ -127,11 +136,15 @@ def _serve_one(
             access_log=False,
             log_config=None,
             server_header=False,
-            http=_http_impl(),
+            http=_http_impl(ingest, app),
+            timeout_keep_alive=ingest.keep_alive_s,
+            h11_max_incomplete_event_size=ingest.max_header_bytes,
             timeout_graceful_shutdown=30,
+            ssl_certfile=ingest.tls_cert_file or None,
+            ssl_keyfile=ingest.tls_key_file or None,
         )
         server = _Server(config, handle_signals=stop is None)
-        main = _run(server, app, ingest.drain_seconds, ready, stop, on_bound, sock)
+        main = _run(server, app, ingest, ready, stop, on_bound, sock)
         try:
             _run_loop(main)
         except SystemExit as exc:  # uvicorn exits this way when it cannot bind or start
@@ -140,16 +153,37 @@ def _serve_one(
                 "(port in use or not allowed? the log above has the reason)"
             ) from exc
     finally:
+        if unwatch is not None:
+            unwatch()
         if owned:
             active_log.close()
 
 
-def _http_impl() -> str:
+def resolved(settings: Settings) -> IngestSettings:
+    """The ingest settings with their file paths (keys, certificate, key) made absolute
+    against home, as every other path in the settings."""
+    ingest = settings.ingest
+    files = ("api_keys_file", "tls_cert_file", "tls_key_file")
+    update = {
+        name: str(settings.resolve(getattr(ingest, name)))
+        for name in files
+        if getattr(ingest, name)
+    }
+    return ingest.model_copy(update=update) if update else ingest
+
+
+def _http_impl(ingest: IngestSettings, app: IngestApp) -> type[asyncio.Protocol] | str:
+    """httptools with a deadline and a cap on request heads (``slow_clients``), else h11
+    (which caps heads itself; it has no head deadline)."""
     try:
         import httptools  # noqa: F401
     except ImportError:
         return "h11"
-    return "httptools"
+    from pinpipe.ingest.slow_clients import guarded_protocol
+
+    return guarded_protocol(
+        ingest.header_timeout_s, ingest.max_header_bytes, app.ctx.metrics.reject
+    )
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -166,7 +200,7 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
 async def _run(
     server: _Server,
     app: IngestApp,
-    drain_seconds: float,
+    ingest: IngestSettings,
     ready: threading.Event | None,
     stop: threading.Event | None,
     on_bound: Callable[[str, int], None] | None,
@@ -177,9 +211,10 @@ async def _run(
         await asyncio.wait({task}, timeout=0.02)
     if server.started:
         host, port = _bound_address(server)
-        logger.info("pinpipe ingest listening on http://%s:%d", host, port)
+        scheme = "https" if ingest.tls_cert_file else "http"
+        logger.info("pinpipe ingest listening on %s://%s:%d", scheme, host, port)
         if sock is None:
-            print(f"pinpipe ingest listening on http://{host}:{port}", flush=True)
+            print(f"pinpipe ingest listening on {scheme}://{host}:{port}", flush=True)
         if on_bound is not None:
             on_bound(host, port)
         if ready is not None:
@@ -187,7 +222,7 @@ async def _run(
     while not task.done():
         if server.stop_requested or (stop is not None and stop.is_set()):
             app.start_drain()
-            await asyncio.sleep(drain_seconds)
+            await asyncio.sleep(ingest.drain_seconds)
             await app.drain(timeout=30.0)
             server.should_exit = True
             break
@@ -228,6 +263,10 @@ def _serve_workers(
     sock.listen(2048)
     sock.set_inheritable(True)
     host, port = sock.getsockname()[:2]
+    # With a key file, workers start with SIGHUP ignored (inherited) until they handle it:
+    # an early SIGHUP must not kill one (its default action); a worker reads the file on start.
+    reloads = bool(ingest.api_keys_file)
+    hup = signal.signal(signal.SIGHUP, signal.SIG_IGN) if reloads else None
     context = multiprocessing.get_context("spawn")
     one = settings.model_copy(update={"ingest": ingest.model_copy(update={"workers": 1})})
     procs = [
@@ -236,7 +275,10 @@ def _serve_workers(
     ]
     for proc in procs:
         proc.start()
-    print(f"pinpipe ingest listening on http://{host}:{port} ({len(procs)} workers)", flush=True)
+    scheme = "https" if ingest.tls_cert_file else "http"
+    print(
+        f"pinpipe ingest listening on {scheme}://{host}:{port} ({len(procs)} workers)", flush=True
+    )
     if on_bound is not None:
         on_bound(str(host), int(port))
     if ready is not None:
@@ -250,7 +292,16 @@ def _serve_workers(
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGTERM)
 
+    def forward_hup(signum: int, frame: Any) -> None:  # each worker re-reads its key file
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGHUP)
+
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    if reloads:
+        signal.signal(signal.SIGHUP, forward_hup)
+        previous[signal.SIGHUP] = hup
     try:
         while any(p.is_alive() for p in procs):
             time.sleep(0.1)

@@ -45,6 +45,8 @@ def _tables(lake: Lake) -> list[str]:
         *(lake.table(z, t) for z in ZONES for t in TABLES),
         *(lake.quarantine(t, s) for s in STAGES for t in TABLES),
         *(lake.result(n) for n in QUERIES),
+        lake.quality_results,  # appended per window and run: many small files
+        *(lake.alerts(n) for n in ("firing", "deliveries", "dead_letters")),
     ]
 
 

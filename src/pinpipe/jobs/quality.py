@@ -1,8 +1,10 @@
 """The data-quality gate of one ingest day: a scheduler's go/no-go after the day's batch run.
 
-The one blocking check today: the share of the day's raw records the batch job quarantined.
-A day above ``quality.max_reject_share`` fails the gate (``pinpipe quality`` exits 3), so a
-broken producer stops the daily run instead of quietly thinning the tables.
+Every configured check that applies to a batch run (``pinpipe.quality``) is evaluated over the
+day and recorded; a failing ``block`` check (by default: a table's reject share above
+``quality.max_reject_share``, or a duplicate ``ind`` in a batch table) fails the gate
+(``pinpipe quality --date`` exits 3), so a broken producer stops the daily run instead of
+quietly thinning the tables.
 """
 
 from __future__ import annotations
@@ -10,50 +12,29 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import pyarrow.compute as pc
-
 from pinpipe.engines import Engine
 from pinpipe.lake.layout import Lake
-from pinpipe.lake.line import TABLES, TableName
-from pinpipe.lake.raw_index import day_bounds, entries_of_day
-
-
-@dataclass(frozen=True)
-class TableQuality:
-    table: TableName
-    raw_records: int
-    rejects: int
-
-    @property
-    def reject_share(self) -> float:
-        return self.rejects / self.raw_records if self.raw_records else 0.0
+from pinpipe.quality import CheckResult, effective_checks, evaluate_run
+from pinpipe.settings import QualitySettings
 
 
 @dataclass(frozen=True)
 class DayQuality:
     day: dt.date
-    tables: tuple[TableQuality, ...]
-    max_reject_share: float
+    results: tuple[CheckResult, ...]
 
     @property
-    def failed(self) -> list[TableQuality]:
-        return [t for t in self.tables if t.reject_share > self.max_reject_share]
+    def failed(self) -> list[CheckResult]:
+        """The blocking checks that failed."""
+        return [r for r in self.results if r.blocks]
 
     @property
     def passed(self) -> bool:
         return not self.failed
 
 
-def day_quality(lake: Lake, engine: Engine, day: dt.date, max_reject_share: float) -> DayQuality:
-    """Raw records and batch rejects of ``day`` per table (run after ``batch --date``)."""
-    start, end = day_bounds(day)
-    found = []
-    for table in TABLES:
-        raw = sum(e.end_offset - e.start_offset for e in entries_of_day(lake, day, table))
-        dataset = engine.tables.dataset(lake.quarantine(table, "batch"))
-        rejects = 0
-        if dataset is not None:
-            stamp = pc.field("_timestamp")
-            rejects = dataset.count_rows(filter=(stamp >= start) & (stamp < end))
-        found.append(TableQuality(table, raw, rejects))
-    return DayQuality(day, tuple(found), max_reject_share)
+def day_quality(lake: Lake, engine: Engine, day: dt.date, settings: QualitySettings) -> DayQuality:
+    """Evaluate and record the run checks of ``day`` (run after ``batch --date``)."""
+    checks = effective_checks(settings)
+    results = evaluate_run(lake, engine, checks, day, examples=settings.examples)
+    return DayQuality(day, tuple(results))

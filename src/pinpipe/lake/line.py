@@ -9,13 +9,13 @@ as text under ``_raw`` so the cleaning step can quarantine it with its origin.
 
 from __future__ import annotations
 
-import re
 from typing import Final, Literal
 
 import orjson
 import pyarrow as pa
 
 from pinpipe.log.base import LogRecord
+from pinpipe.settings import TABLE_TOPIC_PATTERN
 
 TableName = Literal["pin", "geo", "user"]
 TABLES: Final[tuple[TableName, ...]] = ("pin", "geo", "user")
@@ -59,10 +59,9 @@ RAW_FIELDS: Final[dict[TableName, tuple[str, ...]]] = {
 TOPIC_SEPARATORS: Final = (".", "-", "_")
 """A topic feeds table ``t`` when its name ends with one of these and ``t``."""
 
-TOPIC_PATTERN: Final = (
-    "^.*[" + re.escape("".join(TOPIC_SEPARATORS)) + "](" + "|".join(TABLES) + ")$"
-)
-"""``table_of_topic`` as a regular expression (for consumers that subscribe by pattern)."""
+TOPIC_PATTERN: Final = TABLE_TOPIC_PATTERN
+"""``table_of_topic`` as a regular expression: the default topic policy (``[topics]``), which
+``settings`` defines because the ingest API and the log apply it too (tests keep them equal)."""
 
 
 def raw_fields(table: TableName) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ __all__ = [
 def open_log(settings: Settings) -> Log:
     """The log backend the settings ask for, opened and ready."""
     cfg = settings.log
+    window_ms = int(settings.ingest.idempotency_window_s * 1000)
     if cfg.backend == "embedded":
         return EmbeddedLog(
             settings.log_path,
@@ -29,11 +30,20 @@ def open_log(settings: Settings) -> Log:
             fsync=cfg.fsync,
             retention_ms=cfg.retention_ms,
             retention_bytes=cfg.retention_bytes,
-            auto_create=cfg.auto_create_topics,
-            topic_filter=cfg.topic_filter,
+            auto_create=settings.topics.auto_create,
+            topic_filter=settings.topics.regex,
+            max_topics=settings.topics.max_topics,
+            idempotency_window_ms=window_ms,
         )
     if cfg.backend == "kafka":
         from pinpipe.log.kafka import KafkaLog  # confluent-kafka is an optional extra
 
-        return KafkaLog(cfg)
+        kafka = KafkaLog(
+            cfg,
+            auto_create=settings.topics.auto_create,
+            topic_filter=settings.topics.regex,
+            max_topics=settings.topics.max_topics,
+        )
+        kafka.idempotency_window_ms = window_ms
+        return kafka
     raise ConfigError(f'unknown log backend {cfg.backend!r}: use "embedded" or "kafka"')

@@ -8,7 +8,9 @@ offsets of a consumer group.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -79,6 +81,37 @@ Batch = tuple[str, Sequence["ProduceRecord"]]
 
 
 @dataclass(frozen=True, slots=True)
+class Idempotency:
+    """What makes an append happen once: the client's key and a digest of what it appends.
+
+    ``key`` is unique per logical request (the ingest API prefixes the caller's identity);
+    ``fingerprint`` tells a resend of the same request from another request reusing the key.
+    """
+
+    key: str
+    fingerprint: bytes
+
+
+def fingerprint(topic: str, records: Sequence[ProduceRecord]) -> bytes:
+    """A 16-byte digest of a batch: topic, and each record's partition, key and value."""
+    digest = hashlib.blake2b(topic.encode(), digest_size=16)
+    for record in records:
+        for part in (record.key, record.value):
+            digest.update(b"\xff" if part is None else len(part).to_bytes(8, "little") + part)
+        digest.update(
+            b"\xff" if record.partition is None else record.partition.to_bytes(4, "little")
+        )
+    return digest.digest()
+
+
+class Replayed(list[Position]):
+    """Positions of an earlier append with the same idempotency key: nothing was appended."""
+
+
+DEFAULT_IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
 class TopicInfo:
     name: str
     partitions: int
@@ -137,6 +170,28 @@ class Log(ABC):
                 results.append(exc)
         return results
 
+    idempotency_window_ms: int = DEFAULT_IDEMPOTENCY_WINDOW_MS
+    """How long ``produce_many_once`` remembers a key."""
+
+    def produce_many_once(
+        self, batches: Sequence[Batch], keys: Sequence[Idempotency | None]
+    ) -> list[list[Position] | LogError]:
+        """``produce_many``, but a batch whose key was appended within the window is not
+        appended again: its slot holds the earlier positions (``Replayed``), or an
+        ``IdempotencyConflictError`` when the key came with other records.
+
+        This fallback remembers keys in this handle's memory (lost on restart, not shared
+        between processes); the embedded log overrides it to keep them in its file, in the
+        append's own transaction.
+        """
+        memory = self.__dict__.get("_idempotency_memory")
+        if memory is None:
+            from pinpipe.log.idempotency import IdempotencyMemory  # it imports this module
+
+            fresh = IdempotencyMemory(self.idempotency_window_ms)
+            memory = self.__dict__.setdefault("_idempotency_memory", fresh)  # one, even if raced
+        return memory.produce_many_once(self.produce_many, batches, keys)
+
     @abstractmethod
     def end_offset(self, topic: str, partition: int) -> int:
         """The offset the next record of this partition will get."""
@@ -156,6 +211,18 @@ class Log(ABC):
     @abstractmethod
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         """Commit ``{(topic, partition): next offset}`` for ``group`` atomically."""
+
+    def append_mark(self) -> int:
+        """A mark of the appends seen so far, for ``wait_for_appends`` (0: this backend
+        cannot tell, so waiting always lasts the timeout)."""
+        return 0
+
+    def wait_for_appends(self, mark: int, timeout: float, stop: threading.Event) -> bool:
+        """Block until an append after ``mark``, ``timeout`` seconds, or ``stop``; True when
+        records arrived. Lets a reader in the same process wake on new data instead of
+        polling; backends that cannot tell simply wait out the timeout."""
+        stop.wait(timeout)
+        return False
 
     def delete_topic(self, topic: str) -> None:
         """Delete ``topic`` with its records and committed offsets; raises ``UnknownTopicError``.

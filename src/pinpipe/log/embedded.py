@@ -20,29 +20,63 @@ import itertools
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from pinpipe.errors import (
+    IdempotencyConflictError,
     LogError,
     OffsetOutOfRangeError,
+    TopicLimitError,
     UnknownPartitionError,
     UnknownTopicError,
 )
 from pinpipe.log.base import (
+    DEFAULT_IDEMPOTENCY_WINDOW_MS,
     Batch,
     Clock,
+    Idempotency,
     Log,
     LogRecord,
     Position,
     ProduceRecord,
+    Replayed,
     TopicInfo,
     validate_topic,
     wall_clock_ms,
 )
+from pinpipe.log.idempotency import decode_positions, encode_positions
 from pinpipe.log.partitioner import choose_partitions
 from pinpipe.log.sqlite_schema import BUSY_TIMEOUT_MS, connect, init_schema
+
+
+class _Appends:
+    """Appends to one log file by any handle of this process: a counter and a condition."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def signal(self) -> None:
+        with self.changed:
+            self.count += 1
+            self.changed.notify_all()
+
+
+_APPENDS: dict[str, _Appends] = {}
+_APPENDS_LOCK = threading.Lock()
+
+
+def _appends_of(path: Path) -> _Appends:
+    key = str(path.resolve())
+    with _APPENDS_LOCK:
+        return _APPENDS.setdefault(key, _Appends())
+
+
+_WAKE_SLICE_S = 0.05
+"""How often a waiting reader also looks at its stop event."""
 
 _INSERT = (
     "INSERT INTO records (topic_id, partition, offset, timestamp, key, value) "
@@ -54,6 +88,14 @@ _ADVANCE = (
 )
 _BOUNDS = "SELECT start_offset, next_offset FROM partitions WHERE topic_id = ? AND partition = ?"
 _RETENTION_CHUNK = 50_000
+_RECALL = "SELECT fingerprint, created_ms, positions FROM idempotency WHERE key = ?"
+_REMEMBER = (
+    "INSERT OR REPLACE INTO idempotency (key, fingerprint, created_ms, topic_id, positions) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+_FORGET = "DELETE FROM idempotency WHERE created_ms < ?"
+IDEMPOTENCY_PRUNE_MS = 60_000
+"""Expired idempotency keys are deleted at most this often (in an append's transaction)."""
 _FETCH = (
     "SELECT offset, timestamp, key, value FROM records "
     "WHERE topic_id = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?"
@@ -86,6 +128,8 @@ class EmbeddedLog(Log):
         retention_check_ms: int = 1_000,
         auto_create: bool = True,
         topic_filter: str = "",
+        max_topics: int = 0,
+        idempotency_window_ms: int = DEFAULT_IDEMPOTENCY_WINDOW_MS,
         clock: Clock = wall_clock_ms,
     ) -> None:
         if default_partitions < 1:
@@ -101,8 +145,12 @@ class EmbeddedLog(Log):
         self.retention_bytes = retention_bytes
         self.retention_check_ms = retention_check_ms
         self._next_retention_ms = 0
+        self.idempotency_window_ms = idempotency_window_ms
+        self._next_prune_ms = 0
         self.auto_create = auto_create
         self._wanted = re.compile(topic_filter or ".*")
+        self.max_topics = max_topics
+        """Most topics the file may hold (0: no limit); creating one more raises."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._topics: dict[str, _Topic] = {}
@@ -110,6 +158,7 @@ class EmbeddedLog(Log):
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        self._appends = _appends_of(self.path)
         with _sqlite_errors("open the log"):
             self._writer = connect(self.path, fsync=fsync)
             init_schema(self._writer)
@@ -152,6 +201,22 @@ class EmbeddedLog(Log):
         A batch that cannot be appended (bad topic name, unknown partition) gets its error in
         its slot and is skipped; the others still commit. A storage failure fails them all.
         """
+        return self._append(batches, None)
+
+    def produce_many_once(
+        self, batches: Sequence[Batch], keys: Sequence[Idempotency | None]
+    ) -> list[list[Position] | LogError]:
+        """``produce_many`` remembering each key in the file, in the append's transaction.
+
+        A key and its records commit together or not at all, so a crash can never keep one
+        without the other, and a resend after any crash or restart finds the key exactly
+        when its records are there. The key's lookup is one primary-key probe.
+        """
+        return self._append(batches, keys)
+
+    def _append(
+        self, batches: Sequence[Batch], keys: Sequence[Idempotency | None] | None
+    ) -> list[list[Position] | LogError]:
         results: list[list[Position] | LogError] = []
         created: dict[str, _Topic] = {}
         with self._write_tx("append records") as conn:
@@ -159,7 +224,17 @@ class EmbeddedLog(Log):
             next_offsets: dict[tuple[int, int], int] = {}
             rows: list[tuple[int, int, int, int, bytes | None, bytes | None]] = []
             sizes: dict[tuple[int, int], int] = {}
-            for topic, records in batches:
+            remembered: dict[str, tuple[bytes, list[Position]]] = {}
+            for b, (topic, records) in enumerate(batches):
+                once = keys[b] if keys is not None else None
+                if once is not None:
+                    earlier = remembered.get(once.key) or self._recall(conn, once.key, timestamp)
+                    if earlier is not None:
+                        same = earlier[0] == once.fingerprint
+                        results.append(
+                            Replayed(earlier[1]) if same else IdempotencyConflictError(once.key)
+                        )
+                        continue
                 try:
                     meta = self._topic_for_write(conn, topic, created)
                     chosen = _choose_partitions(meta, records)
@@ -180,6 +255,21 @@ class EmbeddedLog(Log):
                     rows.append((meta.id, partition, offset, timestamp, record.key, record.value))
                     positions.append(Position(partition, offset, timestamp))
                 results.append(positions)
+                if once is not None:
+                    remembered[once.key] = (once.fingerprint, positions)
+                    conn.execute(
+                        _REMEMBER,
+                        (
+                            once.key,
+                            once.fingerprint,
+                            timestamp,
+                            meta.id,
+                            encode_positions(positions),
+                        ),
+                    )
+            if keys is not None and timestamp >= self._next_prune_ms:
+                self._next_prune_ms = timestamp + IDEMPOTENCY_PRUNE_MS
+                conn.execute(_FORGET, (timestamp - self.idempotency_window_ms,))
             if rows:
                 conn.executemany(_INSERT, rows)
                 touched = {(row[0], row[1]) for row in rows}
@@ -187,10 +277,21 @@ class EmbeddedLog(Log):
                     _ADVANCE, [(next_offsets[k], sizes[k], k[0], k[1]) for k in touched]
                 )
         self._topics.update(created)
+        if rows:
+            self._appends.signal()
         if (self.retention_ms or self.retention_bytes) and timestamp >= self._next_retention_ms:
             self._next_retention_ms = timestamp + self.retention_check_ms
             self.enforce_retention(timestamp)
         return results
+
+    def _recall(
+        self, conn: sqlite3.Connection, key: str, now: int
+    ) -> tuple[bytes, list[Position]] | None:
+        """The fingerprint and positions ``key`` got within the window, or None."""
+        row = conn.execute(_RECALL, (key,)).fetchone()
+        if row is None or row[1] < now - self.idempotency_window_ms:
+            return None
+        return bytes(row[0]), decode_positions(row[2], row[1])
 
     # -- retention --------------------------------------------------------------------------
 
@@ -324,7 +425,7 @@ class EmbeddedLog(Log):
             conn.executemany(upsert, rows)
 
     def delete_topic(self, topic: str) -> None:
-        """Delete the topic, its records and its groups' offsets in one transaction.
+        """Delete the topic, its records, its groups' offsets and its idempotency keys at once.
 
         Other processes may still hold the old topic in their cache; they must not append to
         a deleted name (the ingest API only deletes through the Kinesis DeleteStream call).
@@ -338,7 +439,23 @@ class EmbeddedLog(Log):
             conn.execute("DELETE FROM partitions WHERE topic_id = ?", (meta.id,))
             conn.execute("DELETE FROM topics WHERE id = ?", (meta.id,))
             conn.execute("DELETE FROM group_offsets WHERE topic = ?", (topic,))
+            conn.execute("DELETE FROM idempotency WHERE topic_id = ?", (meta.id,))
         self._topics.pop(topic, None)
+
+    def append_mark(self) -> int:
+        return self._appends.count
+
+    def wait_for_appends(self, mark: int, timeout: float, stop: threading.Event) -> bool:
+        """Wake on an append by any handle of this file in this process (other processes'
+        appends are seen when the timeout ends, as with polling)."""
+        deadline = time.monotonic() + timeout
+        with self._appends.changed:
+            while self._appends.count == mark and not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._appends.changed.wait(min(left, _WAKE_SLICE_S))
+        return self._appends.count != mark
 
     def close(self) -> None:
         if self._closed:
@@ -414,6 +531,10 @@ class EmbeddedLog(Log):
         return None if row is None else _Topic(row[0], topic, row[1])
 
     def _insert_topic(self, conn: sqlite3.Connection, topic: str, partitions: int | None) -> _Topic:
+        if self.max_topics:
+            (held,) = conn.execute("SELECT count(*) FROM topics").fetchone()
+            if held >= self.max_topics:
+                raise TopicLimitError(topic, self.max_topics)
         count = partitions or self.default_partitions
         cursor = conn.execute(
             "INSERT INTO topics (name, partitions, created_ms) VALUES (?, ?, ?)",

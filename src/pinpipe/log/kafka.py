@@ -25,6 +25,7 @@ from pinpipe.errors import (
     DependencyError,
     LogError,
     OffsetOutOfRangeError,
+    TopicLimitError,
     UnknownPartitionError,
     UnknownTopicError,
 )
@@ -117,10 +118,18 @@ class KafkaLog(Log):
         self,
         settings: LogSettings,
         *,
+        auto_create: bool = True,
+        topic_filter: str = "",
+        max_topics: int = 0,
         clock: Clock = wall_clock_ms,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
+        self.auto_create = auto_create
+        """Create a missing topic on first produce (``partitions``, ``replication_factor``)."""
+        self._wanted = re.compile(topic_filter or ".*")
+        """Only matching topics are listed (and counted against ``max_topics``)."""
+        self.max_topics = max_topics
         self.clock = clock
         """The CreateTime stamped on produced records."""
         self.monotonic = monotonic
@@ -146,9 +155,12 @@ class KafkaLog(Log):
         count = partitions or self.settings.partitions
         if count < 1:
             raise LogError(f"a topic needs at least 1 partition, got {count}")
-        known = self._metadata().get(topic)
+        held = self._metadata()
+        known = held.get(topic)
         if known is not None:
             return TopicInfo(topic, known)
+        if self.max_topics and len(self._listed(held)) >= self.max_topics:
+            raise TopicLimitError(topic, self.max_topics)
         new = NewTopic(topic, count, self.settings.replication_factor)
         future = self._admin.create_topics([new], request_timeout=REQUEST_TIMEOUT_S)[topic]
         try:
@@ -184,12 +196,14 @@ class KafkaLog(Log):
         self._partitions.pop(topic, None)
 
     def topics(self) -> list[TopicInfo]:
-        wanted = re.compile(self.settings.topic_filter or ".*")
+        return self._listed(self._metadata())
+
+    def _listed(self, held: dict[str, int]) -> list[TopicInfo]:
         return [
             TopicInfo(name, n)
-            for name, n in sorted(self._metadata().items())
+            for name, n in sorted(held.items())
             # never __consumer_offsets and other internal topics
-            if not name.startswith("__") and wanted.search(name)
+            if not name.startswith("__") and self._wanted.search(name)
         ]
 
     def describe(self, topic: str) -> TopicInfo:
@@ -291,7 +305,7 @@ class KafkaLog(Log):
         try:
             count = self._partition_count(topic)
         except UnknownTopicError:
-            if not self.settings.auto_create_topics:
+            if not self.auto_create:
                 raise
             count = self.create_topic(topic).partitions
         return choose_partitions(

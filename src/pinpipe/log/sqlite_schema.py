@@ -6,7 +6,10 @@ fetches a single range scan. ``partitions.next_offset`` is the high-water mark, 
 the same transaction as the inserts, so offsets stay dense whatever process appends.
 ``partitions.start_offset`` is the log-start offset retention moves forward, and
 ``partitions.size_bytes`` the bytes of key and value held, kept exact in the same transactions
-so size retention never has to scan the table.
+so size retention never has to scan the table. ``idempotency`` maps a produce request's
+idempotency key to what it appended (positions as int64 pairs), written in the append's own
+transaction; ``created_ms`` is the append's ingest time, also what expiry prunes by, and
+``topic_id`` lets deleting a topic forget its keys.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
@@ -27,7 +30,19 @@ UPDATE partitions SET size_bytes = (
 )
 """
 
-_SCHEMA = """
+_IDEMPOTENCY = """
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    fingerprint BLOB NOT NULL,
+    created_ms INTEGER NOT NULL,
+    topic_id INTEGER NOT NULL,
+    positions BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_ms)
+"""
+
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS topics (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -60,6 +75,8 @@ CREATE TABLE IF NOT EXISTS group_offsets (
     PRIMARY KEY (grp, topic, partition)
 ) WITHOUT ROWID;
 """
+    + _IDEMPOTENCY
+)
 
 
 def connect(path: Path, *, fsync: bool, read_only: bool = False) -> sqlite3.Connection:
@@ -102,7 +119,8 @@ def init_schema(conn: sqlite3.Connection) -> None:
     try:
         # Re-read inside the write lock: another process may have migrated meanwhile.
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        script = _MIGRATE_1_TO_2 if version == 1 else _SCHEMA if version == 0 else ""
+        migrations = {0: _SCHEMA, 1: _MIGRATE_1_TO_2 + ";" + _IDEMPOTENCY, 2: _IDEMPOTENCY}
+        script = migrations.get(version, "")
         for statement in script.split(";"):
             if statement.strip():
                 conn.execute(statement)

@@ -61,7 +61,7 @@ def demo_settings(base: Settings, port: int | None) -> Settings:
         # The filter keeps other pinpipes' topics on the same cluster out of the demo.
         prefix = f"demo{time.time_ns() // 1_000_000}"
         overrides["emulator.prefix"] = prefix
-        overrides["log.topic_filter"] = rf"^({prefix}\.|streaming-{prefix}-)"
+        overrides["topics.pattern"] = rf"^({prefix}\.|streaming-{prefix}-)"
     return load_settings(home=home, **overrides)
 
 

@@ -16,14 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pinpipe.alerts import AlertEngine
 from pinpipe.console.status import PipelineStatus
-from pinpipe.engines import get_engine
+from pinpipe.engines import get_engine, interactive_engine
 from pinpipe.ingest.app import IngestApp
+from pinpipe.ingest.key_file import install_sighup_handler
 from pinpipe.ingest.server import serve
 from pinpipe.jobs.batch import run_batch
 from pinpipe.jobs.stream import stream_job
 from pinpipe.lake.layout import open_lake
 from pinpipe.log import open_log
+from pinpipe.quality import QualityMonitor
 from pinpipe.runtime.signals import stop_on_signals
 from pinpipe.settings import Settings
 from pinpipe.sink.lake_sink import LakeSink
@@ -105,6 +108,16 @@ class Supervisor:
 
         return attach(self.settings, self.status, lambda: self.stream.stats, self._server_stop)
 
+    def _run_quality(self) -> None:
+        """Freshness on a clock (its own sealed embedded engine: it only reads and appends)."""
+        lake, engine = open_lake(self.settings), interactive_engine()
+        QualityMonitor(lake, engine, self.settings.quality).run(self._pipeline_stop)
+
+    def _run_alerts(self) -> None:
+        if self.settings.alerts.rules:
+            lake, engine = open_lake(self.settings), interactive_engine()
+            AlertEngine(lake, engine, self.settings.alerts).run(self._pipeline_stop)
+
     def run(self) -> int:
         """Run until ``stop`` is set; returns the process exit code."""
         server = self._thread(
@@ -117,6 +130,8 @@ class Supervisor:
             self._thread("sink", self._run_sink, restart=True),
             self._thread("stream", self._run_stream, restart=True),
             self._thread("batch-scheduler", self._batch_loop, restart=True),
+            self._thread("quality-monitor", self._run_quality, restart=True),
+            self._thread("alerts", self._run_alerts, restart=True),
         ]
         self.stop.wait()
         log.info("stopping: draining ingest, then sink and stream")
@@ -128,5 +143,8 @@ class Supervisor:
         return 1 if self.errors else 0
 
     def install_signal_handlers(self) -> None:
-        """First SIGINT/SIGTERM drains; a second one exits immediately."""
+        """First SIGINT/SIGTERM drains; a second one exits immediately; with
+        ``ingest.api_keys_file``, SIGHUP re-reads it (else SIGHUP keeps its default)."""
         stop_on_signals(self.stop)
+        if self.settings.ingest.api_keys_file:
+            install_sighup_handler()

@@ -156,23 +156,47 @@ def _title_sentiment(rows: pa.Table) -> dict[str, pa.Array]:
     }
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A micro-batch with its late records set apart: ``records``, ``rows``, ``rejects`` hold
+    only the records in time; ``late`` the others (``META`` columns)."""
+
+    table: TableName
+    records: pa.Table
+    rows: pa.Table
+    rejects: pa.Table
+    late: pa.Table
+
+
+def judge(batch: MicroBatch, clock: Clock, allowed_ms: int) -> tuple[Judged, Clock]:
+    """Set ``batch``'s late records apart; the clock after the batch."""
+    late, after = judge_lateness(batch.records, clock, allowed_ms)
+    records, rows, rejects = (_without(t, late) for t in (batch.records, batch.rows, batch.rejects))
+    return Judged(batch.table, records, rows, rejects, late), after
+
+
+def count(judged: Judged, aggregate: Aggregate) -> pa.Table | None:
+    """What a judged micro-batch adds to ``aggregate`` (None: nothing)."""
+    if aggregate.name == "posts_by_category":
+        found = _count(judged.rows, ("category",), "posts", _title_sentiment(judged.rows))
+    elif aggregate.name == "events_by_country":
+        found = _count(judged.rows, ("country",), "events")
+    elif aggregate.name == "records_by_topic":
+        records = judged.records
+        found = _count(records.append_column("topic", records["_topic"]), ("topic",), "records")
+    elif aggregate.name == "rejects_by_reason":
+        found = _count(_with_table(judged.rejects, judged.table), ("table", "reason"), "rejects")
+    else:
+        found = _count(_with_table(judged.late, judged.table), ("table",), "late")
+    return found if found.num_rows else None
+
+
 def deltas(
     batch: MicroBatch, clock: Clock, allowed_ms: int, aggregate: Aggregate
 ) -> tuple[pa.Table | None, Clock]:
     """What ``batch`` adds to ``aggregate`` (None: nothing), and the clock after it."""
-    late, after = judge_lateness(batch.records, clock, allowed_ms)
-    records, rows, rejects = (_without(t, late) for t in (batch.records, batch.rows, batch.rejects))
-    if aggregate.name == "posts_by_category":
-        found = _count(rows, ("category",), "posts", _title_sentiment(rows))
-    elif aggregate.name == "events_by_country":
-        found = _count(rows, ("country",), "events")
-    elif aggregate.name == "records_by_topic":
-        found = _count(records.append_column("topic", records["_topic"]), ("topic",), "records")
-    elif aggregate.name == "rejects_by_reason":
-        found = _count(_with_table(rejects, batch.table), ("table", "reason"), "rejects")
-    else:
-        found = _count(_with_table(late, batch.table), ("table",), "late")
-    return (found if found.num_rows else None), after
+    judged, after = judge(batch, clock, allowed_ms)
+    return count(judged, aggregate), after
 
 
 def combine(aggregate: Aggregate, parts: list[pa.Table]) -> pa.Table:

@@ -250,9 +250,10 @@ class SparkEngine(Engine):
             )
         from pinpipe.engines.spark.stream import SparkStreamJob
 
-        return SparkStreamJob(
-            self, lake, settings.log.bootstrap_servers, settings.stream, settings.spark
-        )
+        spark = settings.spark
+        if not spark.topic_pattern:  # the topic policy, unless Spark is given its own
+            spark = spark.model_copy(update={"topic_pattern": settings.topics.subscribe_pattern})
+        return SparkStreamJob(self, lake, settings.log.bootstrap_servers, settings.stream, spark)
 
     @classmethod
     def job_command(cls, job: Job, settings: Settings) -> list[str]:

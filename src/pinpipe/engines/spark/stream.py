@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from pinpipe.engines.base import StreamStats
+from pinpipe.engines.base import StreamStats, WindowsMerged
 from pinpipe.engines.realtime import RealtimeWindows
 from pinpipe.engines.spark.engine import SparkEngine
 from pinpipe.lake.layout import Lake
@@ -184,6 +184,10 @@ class SparkStreamJob:
         self.stats.records += sum(len(v) for v in lines.values())
         self.stats.batches += 1
         log.info("spark stream batch %d written", batch_id)
+
+    def on_windows_merged(self, callback: WindowsMerged) -> None:
+        if self._windows is not None:
+            self._windows.on_merged(callback)
 
     def reset(self) -> None:
         """Spark resumes from its checkpoint by itself; the windows reread their offsets."""
