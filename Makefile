@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test unit lint format bench clean kafka kafka-stop s3 s3-stop airflow
+.PHONY: help setup demo test unit lint format bench clean kafka kafka-stop s3 s3-stop airflow assets screenshots
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,20 @@ format: setup ## Apply ruff's formatting and fixes
 
 bench: setup ## Benchmarks; results go to docs/benchmarks.md
 	$(PY) benchmarks/run.py
+
+UPLOT_VERSION ?= 1.6.32
+VENDOR := src/pinpipe/console/static/vendor
+
+assets: ## Refresh the console's JavaScript from npm (uPlot $(UPLOT_VERSION)) into the package
+	@command -v npm >/dev/null || { echo "make assets needs npm (Node.js)"; exit 1; }
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null \
+	  && tar xzf uplot-$(UPLOT_VERSION).tgz \
+	  && cp package/dist/uPlot.iife.min.js package/dist/uPlot.min.css $(CURDIR)/$(VENDOR)/ \
+	  && cp package/LICENSE $(CURDIR)/$(VENDOR)/uPlot.LICENSE && rm -rf $$tmp
+	@ls -l $(VENDOR)
+
+screenshots: setup ## Rewrite docs/console/*.png from the console's browser test
+	PINPIPE_SCREENSHOTS=docs/console $(BIN)/pytest -q tests/console/test_console.py
 
 kafka: setup ## Start Apache Kafka in the background; prints its bootstrap address last
 	@$(PY) -m tests.infra.kafka_broker start

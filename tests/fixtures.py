@@ -28,6 +28,8 @@ from tests.helpers import Running, app_client, pinpipe_command, pinpipe_env, run
 from tests.log.backends import BACKENDS, Backend, backend_fixture
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
     from pinpipe.engines.spark import SparkEngine
     from tests.infra.s3_server import S3Server
 
@@ -161,3 +163,16 @@ def airflow_venv(pytestconfig: pytest.Config) -> Path:
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
         return ensure_venv()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless chromium (Debian's, through Playwright) per test module that asks.
+
+    Module, not session, scope: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, and every later test calling ``asyncio.run`` would fail.
+    """
+    from tests.infra.browser import chromium
+
+    with chromium() as browser_:
+        yield browser_

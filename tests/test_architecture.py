@@ -31,14 +31,18 @@ LAYERS: dict[str, set[str]] = {
     "jobs": {"errors", "settings", "log", "lake", "transform", "engines", "quality"},
     "alerts": {"errors", "settings", "lake", "engines", "quality"},
     "serve": {"errors", "settings", "lake", "transform", "engines"},
+    "console": {
+        "errors", "settings", "log", "lake", "transform", "engines", "ingest", "sink", "serve",
+    },
     "runtime": {
         "errors", "settings", "log", "lake", "transform", "engines", "ingest", "emulator",
-        "sink", "quality", "jobs", "serve", "alerts",
+        "sink", "quality", "jobs", "serve", "alerts", "console",
     },
     "scheduling": set(),
     "cli": {
         "pinpipe", "errors", "settings", "log", "lake", "transform", "engines", "ingest",
-        "emulator", "sink", "quality", "jobs", "serve", "alerts", "runtime", "scheduling",
+        "emulator", "sink", "quality", "jobs", "serve", "alerts", "console", "runtime",
+        "scheduling",
     },
     "__main__": {"cli"},
     "pinpipe": set(),

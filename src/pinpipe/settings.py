@@ -107,6 +107,9 @@ class LogSettings(_Section):
     ``PINPIPE_LOG__KAFKA='{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", ...}'``."""
 
 
+KeyScope = Literal["produce", "read", "all"]
+
+
 class ApiKey(_Section):
     """One client's API key, stored only as its SHA-256 (``pinpipe keys hash``)."""
 
@@ -120,6 +123,12 @@ class ApiKey(_Section):
     """Requests per second for this key (token bucket); None: ``ingest.rate_limit``."""
     record_rate_limit: float | None = Field(None, ge=0)
     """Records per second for this key; None: ``ingest.record_rate_limit``."""
+    scope: KeyScope = "all"
+    """What the key may do: ``produce`` (post records only), ``read`` (read records: the
+    console, Kafka consumers) or ``all``."""
+
+    def may(self, action: Literal["produce", "read"]) -> bool:
+        return self.scope in ("all", action)
 
 
 class IngestSettings(_Section):
@@ -445,6 +454,29 @@ class EmulatorSettings(_Section):
     rows: int = Field(11_154, ge=1)
 
 
+class ConsoleSettings(_Section):
+    """The web console (``/ui`` of ``pinpipe up``, or ``pinpipe console``)."""
+
+    enabled: bool = True
+    """Serve the console at ``/ui`` on the ingest port in ``pinpipe up``."""
+    host: str = "127.0.0.1"
+    """Bind address of ``pinpipe console`` (``pinpipe up`` serves it on the ingest address)."""
+    port: int = Field(8083, ge=0, le=65535)
+    """Port of ``pinpipe console``."""
+    query_timeout_s: float = Field(10.0, gt=0, le=600)
+    """An Explore or SQL query still running after this is interrupted."""
+    row_limit: int = Field(5_000, ge=1, le=1_000_000)
+    """Most rows a query shows (the page says when there were more)."""
+    memory_limit: str = Field("512MB", pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)$")
+    """DuckDB ``memory_limit`` of the console's queries."""
+    session_hours: float = Field(12.0, gt=0)
+    """A sign-in lasts this long."""
+    secret_file: str = "console.secret"
+    """Signing secret of session cookies, relative to home; created once, mode 0600."""
+    refresh_ms: int = Field(1000, ge=100)
+    """How often the live pages get new figures."""
+
+
 class Settings(BaseSettings):
     """All of pinpipe's configuration."""
 
@@ -472,6 +504,7 @@ class Settings(BaseSettings):
     quality: QualitySettings = QualitySettings()
     maintain: MaintainSettings = MaintainSettings()
     alerts: AlertSettings = AlertSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @model_validator(mode="before")
     @classmethod

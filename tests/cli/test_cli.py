@@ -13,6 +13,7 @@ from tests.helpers import run_pinpipe
 
 COMMANDS = [
     "seed-db", "emulate", "serve", "sink", "batch", "stream", "query", "sql", "up", "demo",
+    "console",
 ]  # fmt: skip
 
 

@@ -50,6 +50,26 @@ def test_topic_allow_lists(log: EmbeddedLog) -> None:
         assert kinesis.status_code == 403 and kinesis.json()["__type"] == "AccessDeniedException"
 
 
+def test_key_scopes_split_producing_from_reading(log: EmbeddedLog) -> None:
+    keys = [
+        {"sha256": hash_key("producer")[7:], "scope": "produce"},
+        {"sha256": hash_key("reader")[7:], "scope": "read"},
+        {"sha256": hash_key("both")[7:]},
+    ]
+    consumer = "/consumers/g"
+    with app_client(log, api_keys=keys) as client:
+        for key, may_produce, may_read in (
+            ("producer", True, False), ("reader", False, True), ("both", True, True),
+        ):  # fmt: skip
+            headers = {**JSON_V2, "x-api-key": key}
+            produced = client.post("/topics/app.pin", json=BODY, headers=headers)
+            assert produced.status_code == (200 if may_produce else 403), produced.text
+            created = client.post(consumer, json={"name": key}, headers=headers)
+            assert created.status_code == (200 if may_read else 403), created.text
+            if not may_read:
+                assert "may only produce" in created.json()["message"]
+
+
 def test_rate_limit_answers_429_with_retry_after(log: EmbeddedLog) -> None:
     keys = [{"sha256": hash_key("k")[7:], "rate_limit": 2}]
     with app_client(log, api_keys=keys) as client:

@@ -622,10 +622,22 @@ def up(
     cfg = settings(**{"ingest.port": port, "ingest.host": host})
     supervisor = Supervisor(cfg)
     supervisor.install_signal_handlers()
-    err_console.print(
-        f"pinpipe up: http://{cfg.ingest.host}:{cfg.ingest.port} (home {cfg.home}); Ctrl-C stops"
-    )
+    where = f"http://{cfg.ingest.host}:{cfg.ingest.port}"
+    err_console.print(f"pinpipe up: {where} (home {cfg.home}); Ctrl-C stops")
+    if cfg.console.enabled:
+        err_console.print(f"console: {where}/ui/")
     raise typer.Exit(supervisor.run())
+
+
+@app.command("console")
+def console_cmd(
+    port: Annotated[int | None, typer.Option(help="Port [console.port: 8083].")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
+) -> None:
+    """Serve the web console read-only over an existing lake (--lake: a path or s3://...)."""
+    from pinpipe.console.server import serve_console
+
+    serve_console(settings(**{"console.port": port, "console.host": host}))
 
 
 @app.command()
@@ -634,12 +646,15 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Ingest API port [a free one].")] = None,
 ) -> None:
     """Run the whole pipeline on fresh demo data and print every analytic."""
-    from pinpipe.cli.output import render_table
-    from pinpipe.runtime.demo import run_demo
+    from pinpipe.cli.output import render_compact
+    from pinpipe.runtime.demo import run_demo, watch_live
 
     outcome = run_demo(settings(), rows=rows, port=port, say=console.print)
     for name, table in outcome.results.items():
-        render_table(console, name, table)
+        render_compact(console, name, table)
+    console.print()
+    for line in watch_live(settings()):
+        console.print(line)
     raise typer.Exit(outcome.exit_code)
 
 

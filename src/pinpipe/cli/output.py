@@ -2,47 +2,23 @@
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import orjson
 import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from pinpipe.serve.formats import rows, to_csv, to_json
+
+__all__ = [
+    "Format", "emit", "render_chart", "render_compact", "render_table", "rows", "to_csv", "to_json",
+]  # fmt: skip
+
 Format = Literal["table", "json", "csv", "chart"]
 BAR_WIDTH = 40
-
-
-def rows(table: pa.Table) -> list[dict[str, Any]]:
-    """Row objects, JSON-ready (timestamps as ISO text, NaN as null)."""
-    return [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def to_json(payload: Any) -> str:
-    return orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
-
-
-def to_csv(table: pa.Table) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=table.column_names, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows(table))
-    return out.getvalue()
+COMPACT_ROWS = 12
+COMPACT_BAR = 16
 
 
 def render_table(console: Console, title: str, table: pa.Table) -> None:
@@ -55,6 +31,51 @@ def render_table(console: Console, title: str, table: pa.Table) -> None:
     for row in rows(table):
         grid.add_row(*("" if v is None else _cell(v) for v in row.values()))
     console.print(grid)
+
+
+def _measure(table: pa.Table) -> str | None:
+    """The last numeric column: what a chart of the result shows."""
+    numeric = [
+        n
+        for n in table.column_names
+        if pa.types.is_integer(table.schema.field(n).type)
+        or pa.types.is_floating(table.schema.field(n).type)
+    ]
+    return numeric[-1] if numeric else None
+
+
+def render_compact(
+    console: Console, title: str, table: pa.Table, limit: int = COMPACT_ROWS
+) -> None:
+    """At most ``limit`` rows (the top ones by the measure when there are more), a small bar
+    beside the measure, then how many rows were left out and the command that shows them."""
+    measure = _measure(table)
+    data = rows(table)
+    heading = title
+    if len(data) <= limit + 2:  # "… 1 more" would save nothing: show them all
+        limit = len(data)
+    if len(data) > limit and measure is not None:
+        data = sorted(data, key=lambda r: -(r[measure] or 0))
+        heading = f"{title} (top {limit} of {len(data)} by {measure})"
+    shown, rest = data[:limit], len(data) - limit
+    grid = Table()
+    for name in table.column_names:
+        grid.add_column(name, justify="right" if name == measure else "left")
+    bar_of = measure if measure is not None and len(shown) > 1 else None
+    if bar_of is not None:
+        grid.add_column("", no_wrap=True)
+    top = max((float(r[bar_of] or 0) for r in shown), default=0.0) if bar_of else 0.0
+    for row in shown:
+        cells = ["" if v is None else _cell(v) for v in row.values()]
+        if bar_of is not None:
+            value = float(row[bar_of] or 0)
+            cells.append("[cyan]" + "█" * max(1, round(COMPACT_BAR * value / top)) + "[/cyan]"
+                         if top > 0 and value > 0 else "")  # fmt: skip
+        grid.add_row(*cells)
+    console.print(f"[bold]{heading}[/bold]")
+    console.print(grid)
+    if rest > 0:
+        console.print(f"  … {rest:,} more: [bold]pinpipe query {title}[/bold]")
 
 
 def render_chart(console: Console, title: str, table: pa.Table) -> None:

@@ -34,14 +34,15 @@ def job_command(job: Job, settings: Settings) -> list[str]:
     return engine_class(settings.engine).job_command(job, settings)
 
 
-def interactive_engine() -> Engine:
+def interactive_engine(*, memory_limit: str | None = None, threads: int | None = None) -> Engine:
     """The engine of interactive reads (``pinpipe sql``, the console), whatever wrote the tables.
 
-    Embedded and sealed: DuckDB with no file or network access, reading Delta through delta-rs.
+    Embedded and sealed: DuckDB with no file or network access, reading Delta through delta-rs;
+    ``memory_limit``/``threads`` bound what one reader may take (the console's queries).
     """
     from pinpipe.engines.duckdb import DuckDBEngine
 
-    return DuckDBEngine(external_access=False)
+    return DuckDBEngine(external_access=False, memory_limit=memory_limit, threads=threads)
 
 
 __all__ = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,12 +67,27 @@ class StreamStats:
     rejects: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     """Ingest timestamp → commit time per committed row (bounded sample)."""
+    recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=65_536))
+    """``(commit time ms, latency ms)`` of the latest rows, for freshness over a window: at
+    most ``RECENT_PER_BATCH`` evenly spaced rows of each micro-batch, so a minute of a fast
+    stream still fits and a percentile sorts a few thousand values, not every row."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     MAX_SAMPLES = 1_000_000
+    RECENT_PER_BATCH = 256
 
     def observe(self, ingest_ms: Sequence[int], now_ms: float) -> None:
         if len(self.latencies_ms) < self.MAX_SAMPLES:
             self.latencies_ms.extend(now_ms - t for t in ingest_ms)
+        step = -(-len(ingest_ms) // self.RECENT_PER_BATCH) or 1
+        with self._lock:
+            self.recent.extend((now_ms, now_ms - t) for t in ingest_ms[::step])
+
+    def freshness(self, now_ms: float, window_ms: float = 60_000) -> list[float]:
+        """Sorted latencies (ms) of the rows committed in the last ``window_ms``."""
+        with self._lock:
+            samples = list(self.recent)
+        return sorted(lat for at, lat in samples if at >= now_ms - window_ms)
 
 
 class StreamRunner(Protocol):
@@ -178,6 +194,10 @@ class Engine(ABC):
         run rather than branching on its name. A class method: building the line must not
         start the engine (a Spark session costs seconds).
         """
+
+    def interrupt(self) -> None:  # noqa: B027 - optional hook
+        """Stop the query running now, from another thread (the console's time limit);
+        an engine that cannot stop one lets it finish."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release connections; the engine is unusable afterwards."""

@@ -249,5 +249,8 @@ class DuckDBEngine(Engine):
             "--lake", settings.lake_root, "--engine", cls.name, *job,
         ]  # fmt: skip
 
+    def interrupt(self) -> None:
+        self._con.con.interrupt()
+
     def close(self) -> None:
         self._con.disconnect()

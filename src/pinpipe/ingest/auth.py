@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Literal
 
 from pinpipe.errors import IngestError
 from pinpipe.settings import ApiKey
@@ -40,6 +41,10 @@ class Principal:
     key: ApiKey | None
     bucket_id: str
     """What rate limits count against: the key's digest, or the client address."""
+
+    def may(self, action: Literal["produce", "read"]) -> bool:
+        """Whether the key's scope allows ``action`` (no keys configured: everything)."""
+        return self.key is None or self.key.may(action)
 
     def may_use(self, topic: str) -> bool:
         if self.key is None or not self.key.topics:
@@ -93,6 +98,15 @@ def presented_key(headers: dict[str, str]) -> str | None:
         found = _SIGV4.search(rest)
         return found.group(1) if found else None
     return None
+
+
+def require(principal: Principal | None, action: Literal["produce", "read"]) -> None:
+    """403 unless the caller's key scope allows ``action``: a producer's key reads nothing."""
+    if principal is not None and principal.key is not None and not principal.may(action):
+        only = "produce" if action == "read" else "read"
+        raise IngestError(
+            403, 40302, f"this API key may only {only} records (scope {principal.key.scope!r})"
+        )
 
 
 def forbid(principal: Principal, topic: str) -> None:

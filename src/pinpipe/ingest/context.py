@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pinpipe.errors import ConfigError, IdempotencyConflictError, IngestError, PinpipeError
 from pinpipe.ingest import idempotency
-from pinpipe.ingest.auth import Authenticator, Principal, forbid
+from pinpipe.ingest.auth import Authenticator, Principal, forbid, require
 from pinpipe.ingest.committer import AsyncCommitter
 from pinpipe.ingest.core import Request, read_body
 from pinpipe.ingest.errors import shutting_down
@@ -124,6 +124,7 @@ class IngestContext:
         ``key`` (else the request's ``Idempotency-Key`` header) makes the append happen once:
         a resend answers the first positions and appends nothing (``request.replayed``).
         """
+        require(request.principal, "produce")
         self.writable(topic)
         if not self.topic_policy.auto_create:
             await self.describe(topic)  # UnknownTopicError -> 404

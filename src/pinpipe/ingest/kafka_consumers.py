@@ -25,6 +25,7 @@ from pydantic_core import ErrorDetails
 
 from pinpipe.errors import IngestError, UnknownTopicError
 from pinpipe.ingest import models
+from pinpipe.ingest.auth import require
 from pinpipe.ingest.core import KAFKA_V2, Request, Response, Route, empty, json_response
 from pinpipe.ingest.errors import invalid, kind
 from pinpipe.log.base import Log, LogRecord
@@ -86,6 +87,7 @@ def routes(ctx: IngestContext) -> list[Route]:
     base = "/consumers/{group}/instances/{instance}"
 
     async def create(request: Request) -> Response:
+        require(request.principal, "read")
         group = _group(request.params["group"])
         body = _body(request, models.CONSUMER_CREATE, models.ConsumerCreate())
         fmt = body.get("format", "binary")
@@ -167,6 +169,7 @@ def routes(ctx: IngestContext) -> list[Route]:
         return await seek_edge(request, True)
 
     async def records(request: Request) -> Response:
+        require(request.principal, "read")
         consumer = registry.get(request)
         wanted = f"application/vnd.kafka.{consumer.format}.v2+json"
         accept = request.headers.get("accept", wanted)

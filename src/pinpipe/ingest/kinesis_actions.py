@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pinpipe.errors import UnknownTopicError
 from pinpipe.ingest import idempotency, models
 from pinpipe.ingest import kinesis as k
+from pinpipe.ingest.auth import require
 from pinpipe.ingest.core import Request
 from pinpipe.ingest.errors import KinesisError
 from pinpipe.log.base import Log, LogRecord, ProduceRecord, TopicInfo
@@ -336,6 +337,7 @@ def _offset_at(log: Log, topic: str, partition: int, at_ms: int) -> int:
 async def get_records(ctx: IngestContext, request: Request, doc: dict[str, Any]) -> dict[str, Any]:
     body = models.validate(models.GET_RECORDS, doc, k.explain_get_records)
     stream, partition, offset = k.read_iterator(body["ShardIterator"])
+    require(request.principal, "read")
     ctx.topic(request, stream)
     limit = body.get("Limit", models.MAX_GET_RECORDS)
     try:

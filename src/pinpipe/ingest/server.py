@@ -88,6 +88,7 @@ def serve(
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
     on_bound: Callable[[str, int], None] | None = None,
+    compose: Callable[[IngestApp], Any] | None = None,
 ) -> None:
     """Serve until Ctrl-C/SIGTERM (main thread) or until ``stop`` is set; blocks.
 
@@ -95,12 +96,14 @@ def serve(
     address (useful with ``port = 0``). A ``log`` passed in is left open; one opened here is
     closed on the way out. ``ingest.workers > 1`` forks that many server processes sharing
     the port (only when the log is opened here and signals stop the server).
+    ``compose(app)`` returns the ASGI app actually served around the ingest app (``pinpipe up``
+    puts the console beside it); ingest never knows what it is.
     """
     check_exposure(settings)
     if settings.ingest.workers > 1 and log is None and stop is None:
         _serve_workers(settings, ready, on_bound)
         return
-    _serve_one(settings, log, ready, stop, on_bound, None)
+    _serve_one(settings, log, ready, stop, on_bound, None, compose)
 
 
 def _serve_one(
@@ -110,6 +113,7 @@ def _serve_one(
     stop: threading.Event | None,
     on_bound: Callable[[str, int], None] | None,
     sock: socket.socket | None,
+    compose: Callable[[IngestApp], Any] | None = None,
 ) -> None:
     ingest = resolved(settings)
     owned = log is None
@@ -125,7 +129,7 @@ def _serve_one(
             if key_file.hups() != seen:  # a SIGHUP came while the file was being read
                 app.ctx.reload_keys()
         config = uvicorn.Config(
-            app,
+            compose(app) if compose is not None else app,
             host=ingest.host,
             port=ingest.port,
             lifespan="on",

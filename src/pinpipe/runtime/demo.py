@@ -54,6 +54,7 @@ def demo_settings(base: Settings, port: int | None) -> Settings:
         "ingest.port": port,
         "emulator.url": f"http://127.0.0.1:{port}",
         "batch.every_minutes": 0,
+        "console.enabled": False,  # nobody watches the demo's random port; `pinpipe up` has it
     }
     if base.log.backend == "kafka":
         # Kafka topics outlive the recreated home: fresh topic names keep each run apart.
@@ -108,3 +109,13 @@ def run_demo(
     )
     results = run_queries(lake, interactive_engine(), list(QUERIES), "merged")
     return DemoResult(1 if supervisor.errors or stats.failed else 0, results)
+
+
+def watch_live(base: Settings) -> list[str]:
+    """How to watch the same pipeline live in the console (the demo's last words)."""
+    where = f"http://{base.ingest.host}:{base.ingest.port}"
+    return [
+        "[bold]Watch it live[/bold]: run [bold]pinpipe up[/bold], post rows with "
+        "[bold]pinpipe emulate --rate 5[/bold] in another shell, and open "
+        f"[bold]{where}/ui/[/bold] (overview, the analytics as charts, Explore, SQL, quarantine).",
+    ]

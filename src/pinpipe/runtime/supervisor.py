@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pinpipe.alerts import AlertEngine
+from pinpipe.console.status import PipelineStatus
 from pinpipe.engines import get_engine, interactive_engine
+from pinpipe.ingest.app import IngestApp
 from pinpipe.ingest.key_file import install_sighup_handler
 from pinpipe.ingest.server import serve
 from pinpipe.jobs.batch import run_batch
@@ -39,6 +43,8 @@ class Supervisor:
     stop: threading.Event = field(default_factory=threading.Event)
     ready: threading.Event = field(default_factory=threading.Event)
     errors: list[BaseException] = field(default_factory=list)
+    status: PipelineStatus = field(default_factory=PipelineStatus)
+    """Each stage's health and the last batch run, for the console and ``/metrics``."""
 
     def __post_init__(self) -> None:
         self._server_stop = threading.Event()
@@ -55,17 +61,22 @@ class Supervisor:
         def guarded() -> None:
             backoff = RESTART_MIN_S
             while True:
+                self.status.set(name, "running")
                 try:
                     target()
+                    self.status.set(name, "stopped")
                     return
                 except Exception as exc:
                     if not restart or self._pipeline_stop.is_set():
                         log.exception("%s failed; stopping", name)
+                        self.status.set(name, "failed", exc)
                         self.errors.append(exc)
                         self.stop.set()
                         return
                     log.exception("%s failed; restarting in %.0fs", name, backoff)
+                    self.status.set(name, "restarting", exc)
                     if self._pipeline_stop.wait(backoff):
+                        self.status.set(name, "stopped")
                         return
                     backoff = min(backoff * 2, RESTART_MAX_S)
 
@@ -84,8 +95,18 @@ class Supervisor:
     def _batch_loop(self) -> None:
         every = self.settings.batch.every_minutes * 60
         while every and not self._pipeline_stop.wait(every):
+            started = time.perf_counter()
             report = run_batch(open_lake(self.settings), get_engine(settings=self.settings))
+            self.status.batch_ran(report.total_raw, time.perf_counter() - started)
             log.info("scheduled batch: %d raw records", report.total_raw)
+
+    def _compose(self) -> Callable[[IngestApp], Any] | None:
+        """The console beside the ingest app, unless ``console.enabled`` is off."""
+        if not self.settings.console.enabled:
+            return None
+        from pinpipe.console.mount import attach
+
+        return attach(self.settings, self.status, lambda: self.stream.stats, self._server_stop)
 
     def _run_quality(self) -> None:
         """Freshness on a clock (its own sealed embedded engine: it only reads and appends)."""
@@ -101,7 +122,9 @@ class Supervisor:
         """Run until ``stop`` is set; returns the process exit code."""
         server = self._thread(
             "ingest",
-            lambda: serve(self.settings, ready=self.ready, stop=self._server_stop),
+            lambda: serve(
+                self.settings, ready=self.ready, stop=self._server_stop, compose=self._compose()
+            ),
         )
         workers = [
             self._thread("sink", self._run_sink, restart=True),
