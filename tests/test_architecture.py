@@ -33,6 +33,7 @@ LAYERS: dict[str, set[str]] = {
     "serve": {"errors", "settings", "lake", "transform", "engines"},
     "console": {
         "errors", "settings", "log", "lake", "transform", "engines", "ingest", "sink", "serve",
+        "quality", "alerts",
     },
     "runtime": {
         "errors", "settings", "log", "lake", "transform", "engines", "ingest", "emulator",

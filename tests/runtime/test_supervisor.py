@@ -49,3 +49,29 @@ def test_a_crashing_sink_restarts_and_nothing_is_lost(
         for line in lake.storage.read_bytes(f.uri).splitlines()
     )
     assert offsets == list(range(30))
+
+
+def test_up_serves_the_quality_gauges_on_its_metrics(
+    settings: Settings, log: EmbeddedLog, source: SourceTables
+) -> None:
+    """The clock's checks (freshness) run in `pinpipe up`, and /metrics shows their verdicts."""
+    import requests
+
+    port = free_port()
+    cfg = load_settings(home=settings.home, **{"ingest.port": port, "quality.every_seconds": 0.2})
+    produce_rows(log, source, list(range(5)))
+    sup = Supervisor(cfg)
+    runner = threading.Thread(target=sup.run)
+    runner.start()
+    found = ""
+    try:
+        assert sup.ready.wait(30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "pinpipe_quality_status{" not in found:
+            found = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+            time.sleep(0.2)
+    finally:
+        sup.stop.set()
+        runner.join(60)
+    assert "pinpipe_quality_status{" in found and "pinpipe_quality_observed{" in found
+    assert 'scope="clock"' in found  # judged by the clock, with no new data needed

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
+from pinpipe.alerts.state import AlertState
 from pinpipe.console.status import PipelineStatus, public_message
 from pinpipe.engines import StreamStats
 from pinpipe.ingest.metrics import IngestMetrics
@@ -81,6 +82,8 @@ class Figures:
         self.settings = settings
         self.lake = lake
         self.store = store
+        self._alerts_version = -2
+        self._firing: list[dict[str, Any]] = []
         self.sources = sources
         self.interval = settings.console.refresh_ms / 1000
         self._lock = threading.Lock()
@@ -165,6 +168,7 @@ class Figures:
         snapshot["freshness"] = self._freshness(now)
         snapshot["tables"] = self._table_rows()
         snapshot["batch"] = self._batch()
+        snapshot["alerts"] = self._alerts()
         status = self.sources.status
         snapshot["stages"] = status.snapshot()["stages"] if status else {}
         point = {
@@ -341,6 +345,32 @@ class Figures:
             for t in TABLES
         )
         return found
+
+    def _alerts(self) -> dict[str, Any]:
+        """Firing alert episodes (``tables/alerts/firing``), re-read only after a commit."""
+        uri = self.lake.alerts("firing")
+        table = self._table(uri)
+        version = -1 if table is None else table.version()
+        if version != self._alerts_version:
+            self._alerts_version = version
+            try:
+                episodes = AlertState(self.lake, self.store).load() if table is not None else {}
+            except Exception as exc:  # logged; the sampler never stops for it
+                logger.warning("could not read the alert state: %s", exc)
+                episodes = {}
+            self._firing = [
+                {
+                    "rule": e.rule,
+                    "key": e.key,
+                    "since": e.episode_start / 1000,
+                    "value": e.value,
+                    "message": e.message,
+                    "delivery": e.delivery,
+                }
+                for e in sorted(episodes.values(), key=lambda e: (e.rule, e.key))
+                if e.state == "firing"
+            ]
+        return {"firing": list(self._firing)}
 
     def _batch(self) -> dict[str, Any]:
         """The last batch commit (time, watermark per partition), from the batch tables."""

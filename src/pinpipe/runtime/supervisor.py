@@ -27,6 +27,7 @@ from pinpipe.jobs.stream import stream_job
 from pinpipe.lake.layout import open_lake
 from pinpipe.log import open_log
 from pinpipe.quality import QualityMonitor
+from pinpipe.quality import metrics as quality_metrics
 from pinpipe.runtime.signals import stop_on_signals
 from pinpipe.settings import Settings
 from pinpipe.sink.lake_sink import LakeSink
@@ -100,13 +101,22 @@ class Supervisor:
             self.status.batch_ran(report.total_raw, time.perf_counter() - started)
             log.info("scheduled batch: %d raw records", report.total_raw)
 
-    def _compose(self) -> Callable[[IngestApp], Any] | None:
-        """The console beside the ingest app, unless ``console.enabled`` is off."""
-        if not self.settings.console.enabled:
-            return None
-        from pinpipe.console.mount import attach
+    def _compose(self) -> Callable[[IngestApp], Any]:
+        """The ingest app with the quality gauges on its ``/metrics``, and the console beside
+        it unless ``console.enabled`` is off."""
+        console = None
+        if self.settings.console.enabled:
+            from pinpipe.console.mount import attach
 
-        return attach(self.settings, self.status, lambda: self.stream.stats, self._server_stop)
+            console = attach(
+                self.settings, self.status, lambda: self.stream.stats, self._server_stop
+            )
+
+        def compose(ingest: IngestApp) -> Any:
+            ingest.ctx.metrics.registry.register(quality_metrics.collector())
+            return console(ingest) if console is not None else ingest
+
+        return compose
 
     def _run_quality(self) -> None:
         """Freshness on a clock (its own sealed embedded engine: it only reads and appends)."""

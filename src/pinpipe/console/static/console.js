@@ -148,6 +148,10 @@
         document.getElementById("batch-at").dataset.epoch = at ? String(at) : "";
       }
       fill("stages", Object.entries(snap.stages || {}).map(([n, h]) => [n, h.state, h.restarts, h.last_error || ""]), [0, 0, 1, 0]);
+      const firing = (snap.alerts && snap.alerts.firing) || [];
+      fill("alerts", firing.map((a) => [a.rule, a.key, new Date(a.since * 1000).toISOString(), a.value, a.delivery, a.message]), [0, 0, 0, 1, 0, 0]);
+      const noAlerts = document.getElementById("alerts-none");
+      if (noAlerts) noAlerts.hidden = firing.length > 0;
       for (const series of [rates, rows]) if (series[0].length >= MAX) series.forEach((s) => s.shift());
       rates[0].push(snap.at); rates[1].push(snap.ingest.records_per_s); rates[2].push(snap.ingest.requests_per_s);
       rows[0].push(snap.at); rows[1].push(snap.tables.stream.total);
