@@ -186,7 +186,56 @@ def serve_cmd(
         access.addHandler(handler)
         access.setLevel(logging.INFO)
         access.propagate = False
+    from pinpipe.log import verify_log
+
+    verify_log(cfg)  # never serve a damaged log file: `pinpipe doctor` first
     serve(cfg)
+
+
+@app.command()
+def doctor(
+    recover: Annotated[
+        bool, typer.Option("--recover", help="Copy what is readable into a new log file.")
+    ] = False,
+    to: Annotated[
+        Path | None, typer.Option(help="The recovered file [<log>.recovered.db beside it].")
+    ] = None,
+) -> None:
+    """Check the embedded log file of a home; with --recover, save what can be saved.
+
+    Exits 0 when the file is healthy, 1 when it is damaged (after --recover too: move the
+    recovered file in place yourself once its report looks right).
+    """
+    from pinpipe.log.doctor import diagnose
+    from pinpipe.log.doctor import recover as recover_log
+
+    cfg = settings()
+    if cfg.log.backend != "embedded":
+        raise typer.BadParameter("doctor checks the embedded log; Kafka checks its own logs")
+    found = diagnose(cfg.log_path)
+    if found.healthy:
+        console.print(f"{cfg.log_path}: healthy (integrity check and offsets)")
+        return
+    console.print(f"{cfg.log_path}: damaged", markup=False)
+    for problem in found.problems:
+        console.print(f"  {problem}", markup=False)
+    if not recover:
+        console.print("Run `pinpipe doctor --recover` to copy what is readable into a new file.")
+        raise typer.Exit(1)
+    target = to or cfg.log_path.with_suffix(".recovered.db")
+    report = recover_log(cfg.log_path, target)
+    console.print(f"recovered {report.records:,} records into {target}", markup=False)
+    for note in report.notes:
+        console.print(f"  {note}", markup=False)
+    if report.lost:
+        console.print("could not recover these offsets (they were in damaged pages):")
+        for (topic, partition), ranges in sorted(report.lost.items()):
+            spans = ", ".join(f"{a}..{b - 1}" for a, b in ranges)
+            console.print(f"  {topic}[{partition}]: {spans}", markup=False)
+    else:
+        console.print("every offset of every partition was recovered")
+    console.print(f"Stop pinpipe, keep {cfg.log_path} aside, and move {target} in its place.")
+    raise typer.Exit(1)
 
 
 @app.command("keys")

@@ -19,6 +19,15 @@ __all__ = [
 ]
 
 
+def verify_log(settings: Settings) -> None:
+    """Fail closed before serving: a damaged embedded-log file raises ``DamagedLogError``
+    naming ``pinpipe doctor`` (a Kafka cluster checks its own logs)."""
+    if settings.log.backend == "embedded":
+        from pinpipe.log.doctor import refuse_if_damaged
+
+        refuse_if_damaged(settings.log_path)
+
+
 def open_log(settings: Settings) -> Log:
     """The log backend the settings ask for, opened and ready."""
     cfg = settings.log

@@ -25,7 +25,7 @@ from pinpipe.ingest.server import serve
 from pinpipe.jobs.batch import run_batch
 from pinpipe.jobs.stream import stream_job
 from pinpipe.lake.layout import open_lake
-from pinpipe.log import open_log
+from pinpipe.log import open_log, verify_log
 from pinpipe.quality import QualityMonitor
 from pinpipe.quality import metrics as quality_metrics
 from pinpipe.runtime.signals import stop_on_signals
@@ -50,6 +50,7 @@ class Supervisor:
     def __post_init__(self) -> None:
         self._server_stop = threading.Event()
         self._pipeline_stop = threading.Event()
+        verify_log(self.settings)  # never serve a damaged log: acknowledged records live there
         lake = open_lake(self.settings)
         self.sink = LakeSink(open_log(self.settings), lake, self.settings.sink)
         self.stream = stream_job(self.settings, lake=lake)
