@@ -238,6 +238,36 @@ def doctor(
     raise typer.Exit(1)
 
 
+@app.command()
+def backup(
+    to: Annotated[Path, typer.Argument(help="The backup file to write (must not exist).")],
+) -> None:
+    """Back up the embedded log while pinpipe runs: every record acknowledged before it starts.
+
+    The lake is not copied: back it up with its storage (S3 versioning, snapshots), or
+    rebuild it from the log (`pinpipe sink --once`, `pinpipe batch`).
+    """
+    from pinpipe.log.doctor import backup as backup_log
+
+    cfg = settings()
+    if cfg.log.backend != "embedded":
+        raise typer.BadParameter("backup copies the embedded log; back Kafka up with Kafka's tools")
+    records = backup_log(cfg.log_path, to)
+    console.print(f"backed up {records:,} records of {cfg.log_path} to {to}", markup=False)
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A file `pinpipe backup` wrote.")],
+) -> None:
+    """Restore a backup as the log of this home (which must have none yet)."""
+    from pinpipe.log.doctor import restore as restore_log
+
+    cfg = settings()
+    records = restore_log(source, cfg.log_path)
+    console.print(f"restored {records:,} records into {cfg.log_path}", markup=False)
+
+
 @app.command("keys")
 def keys_cmd(
     action: Annotated[str, typer.Argument(help="new (make a key) or hash (hash a given key).")],

@@ -4,12 +4,14 @@ Acknowledged records live in the log file, so a damaged one must never be served
 were whole: ``pinpipe up`` and ``pinpipe serve`` refuse to start on a file that fails
 SQLite's integrity check (fail closed), and ``pinpipe doctor`` says what is wrong and copies
 everything still readable into a new file, record by record where a page is unreadable,
-reporting the offsets it could not save. The damaged file is never written to.
+reporting the offsets it could not save. The damaged file is never written to. ``backup``
+and ``restore`` copy a log file consistently while pinpipe runs (SQLite's online backup).
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -182,3 +184,48 @@ def recover(source: Path, target: Path) -> Recovery:
     finally:
         dst.close()
     return report
+
+
+def backup(source: Path, target: Path) -> int:
+    """A consistent copy of the log file at ``source`` taken while pinpipe runs (SQLite's
+    online backup: every record committed before it starts is in it); records copied."""
+    if target.exists():
+        raise LogError(f"{target} exists already: back up to a new file")
+    if not source.exists():
+        raise LogError(f"there is no log file at {source}: check --home")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    with _read_only(source) as src:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst, pages=1024)
+            dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+            (count,) = dst.execute("SELECT count(*) FROM records").fetchone()
+            dst.commit()
+        finally:
+            dst.close()
+    partial.replace(target)  # the backup exists only once it is whole
+    return int(count)
+
+
+def restore(backup_file: Path, target: Path) -> int:
+    """Put a backup in place as the log file ``target`` (which must not exist yet)."""
+    if target.exists():
+        raise LogError(
+            f"{target} exists: restore into a new home, or move the current log aside first"
+        )
+    found = diagnose(backup_file)
+    if not found.healthy:
+        raise DamagedLogError(f"the backup {backup_file} is damaged: {found.problems[0]}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    shutil.copyfile(backup_file, partial)
+    partial.replace(target)
+    conn = connect(target, fsync=True)
+    try:
+        init_schema(conn)  # back to WAL, migrated to this release's schema
+        (count,) = conn.execute("SELECT count(*) FROM records").fetchone()
+    finally:
+        conn.close()
+    return int(count)
