@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import threading
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from pinpipe.lake import Lake
 from pinpipe.log.base import ProduceRecord
@@ -145,3 +147,35 @@ def test_kill_9_mid_sink_then_restart_keeps_every_record_exactly_once(
     ]
     assert sorted(offsets) == list(range(total))
     assert [f.start_offset for f in lake.raw_files()] == list(range(0, total, 50))
+
+
+def test_records_expired_before_they_were_read_are_reported_and_the_rest_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retention deleted records nobody had read: the sink and the stream job say which ones
+    are lost and resume at the log start, instead of failing on every restart."""
+    from pinpipe.engines import get_engine
+    from tests.helpers import stream_once, stream_positions
+
+    log = EmbeddedLog(tmp_path / "log.db", retention_ms=60_000)
+    lake = Lake.at(tmp_path / "lake")
+    log.clock = lambda: 1_000_000
+    log.produce("r.pin", [ProduceRecord(b'{"index": %d}' % i) for i in range(10)])
+    log.clock = lambda: 10_000_000
+    log.produce("r.pin", [ProduceRecord(b'{"index": %d}' % i) for i in range(10, 15)])
+    log.enforce_retention(10_000_000)
+    assert log.start_offset("r.pin", 0) == 10
+    with caplog.at_level(logging.ERROR, logger="pinpipe.log"):
+        LakeSink(log, lake, SinkSettings()).run(threading.Event(), once=True)
+        stream_once(log, lake, get_engine("duckdb"))
+    offsets = [
+        int(line.split(b'"_offset":')[1].split(b",")[0])
+        for f in lake.raw_files("pin")
+        for line in lake.storage.read_bytes(f.uri).splitlines()
+    ]
+    assert sorted(offsets) == list(range(10, 15))
+    assert [o for _, _, o in stream_positions(lake, "pin")] == list(range(10, 15))
+    lost = [r.getMessage() for r in caplog.records if "expired" in r.getMessage()]
+    assert any("the sink" in m and "r.pin[0] offsets 0..9" in m for m in lost), lost
+    assert any("the stream job" in m and "offsets 0..9" in m for m in lost), lost
+    log.close()

@@ -32,7 +32,7 @@ from pinpipe.lake.feeds import Partition, table_partitions
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import TableName, lake_line, table_of_topic
 from pinpipe.lake.quarantine import with_stage
-from pinpipe.log.base import Log, LogRecord
+from pinpipe.log.base import Log, LogRecord, resume_at
 from pinpipe.settings import StreamSettings
 from pinpipe.transform.cleaning import clean
 from pinpipe.transform.realtime import META, MicroBatch
@@ -106,7 +106,12 @@ class MicroBatchStream:
             if self._windows is not None:  # counts not flushed before a crash: read them again
                 windows = self._windows.positions(table, unknown)
                 found = {tp: min(offset, windows[tp]) for tp, offset in found.items()}
-            self._positions.update(found)
+            self._positions.update(
+                {
+                    tp: resume_at(self._log, tp, offset, "the stream job")
+                    for tp, offset in found.items()
+                }
+            )
         records: list[LogRecord] = []
         budget = self._settings.max_batch
         for tp in partitions:

@@ -9,6 +9,7 @@ offsets of a consumer group.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -244,3 +245,22 @@ class Log(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_log = logging.getLogger("pinpipe.log")
+
+
+def resume_at(log: Log, tp: tuple[str, int], position: int, reader: str) -> int:
+    """Where ``reader`` resumes on ``tp``: its position, or the log start when retention has
+    already deleted records it never read. Those records are lost: said loudly, not silently
+    (Kafka's ``auto.offset.reset=earliest``, with the loss in the log)."""
+    start = log.start_offset(*tp)
+    if position >= start:
+        return position
+    _log.error(
+        "%s: %s[%d] offsets %d..%d expired (log retention) before %s read them; they are "
+        "lost. Resuming at %d: raise log.retention_ms / log.retention_bytes, or keep %s "
+        "running",
+        reader, tp[0], tp[1], position, start - 1, reader, start, reader,
+    )  # fmt: skip
+    return start

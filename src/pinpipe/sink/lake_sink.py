@@ -20,7 +20,7 @@ from pinpipe.lake.feeds import all_partitions
 from pinpipe.lake.layout import Lake
 from pinpipe.lake.line import lake_line
 from pinpipe.lake.raw_index import DAY_MS, IndexEntry, write_entry
-from pinpipe.log.base import Clock, Log, LogRecord, wall_clock_ms
+from pinpipe.log.base import Clock, Log, LogRecord, resume_at, wall_clock_ms
 from pinpipe.settings import SinkSettings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class LakeSink:
     def _position(self, tp: tuple[str, int]) -> int:
         if tp not in self._positions:
             committed = self._log.committed(self._group, *tp)
-            self._positions[tp] = committed if committed is not None else 0
+            self._positions[tp] = resume_at(self._log, tp, committed or 0, "the sink")
         return self._positions[tp]
 
     def poll(self) -> int:
