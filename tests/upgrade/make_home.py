@@ -1,6 +1,8 @@
 """Make the small pinpipe home that later releases must still open (run once per release).
 
     python -m tests.upgrade.make_home tests/upgrade/homes/<release date>
+    tar -czf tests/upgrade/homes/<release date>.tar.gz -C tests/upgrade/homes <release date>
+    rm -r tests/upgrade/homes/<release date>     # only the archive is kept
 
 A home made by the release of that date: an embedded log with records of three topics (and
 an idempotency key, and the sink's and stream job's group offsets), its lake with the raw

@@ -1,11 +1,15 @@
-"""Every home kept under ``homes/`` (one per release, made by ``make_home.py``) opens and
-runs under today's code: the log's records are all there, the old tables answer as that
-release did, and every stage runs on over them to the same answers."""
+"""Every home kept under ``homes/`` (one archive per release, made by ``make_home.py``) opens
+and runs under today's code: the log's records are all there, the old tables answer as that
+release did, and every stage runs on over them to the same answers.
+
+The homes are kept as archives: they are test fixtures, the exact bytes an earlier release
+wrote, not caches or builds.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import load_settings
 from tests.helpers import run_pinpipe
 
-HOMES = sorted((Path(__file__).parent / "homes").iterdir())
+HOMES = sorted((Path(__file__).parent / "homes").glob("*.tar.gz"))
 
 
 def _answers(home: Path) -> dict[str, Any]:
@@ -29,10 +33,11 @@ def _same(got: dict[str, Any], expected: dict[str, Any]) -> None:
         assert json.loads(json.dumps(got[name], default=str)) == rows, name
 
 
-@pytest.mark.parametrize("kept", HOMES, ids=[h.name for h in HOMES])
+@pytest.mark.parametrize("kept", HOMES, ids=[h.name.removesuffix(".tar.gz") for h in HOMES])
 def test_a_home_of_an_earlier_release_opens_and_runs(kept: Path, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    shutil.copytree(kept, home)
+    with tarfile.open(kept) as archive:
+        archive.extractall(tmp_path, filter="data")
+    (home,) = (p for p in tmp_path.iterdir() if p.is_dir())
     expected = json.loads((home / "expected.json").read_text())["answers"]
 
     with EmbeddedLog(load_settings(home=home).log_path) as log:  # migrates the file forward
