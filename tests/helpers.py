@@ -27,7 +27,13 @@ from pinpipe.lake.line import TableName, lake_line
 from pinpipe.lake.raw_index import DAY_MS, day_bounds
 from pinpipe.log.base import Log, LogRecord, ProduceRecord
 from pinpipe.log.embedded import EmbeddedLog
-from pinpipe.settings import IngestSettings, SinkSettings, StreamSettings, load_settings
+from pinpipe.settings import (
+    IngestSettings,
+    Settings,
+    SinkSettings,
+    StreamSettings,
+    load_settings,
+)
 from pinpipe.sink.lake_sink import LakeSink
 from pinpipe.transform.cleaning import Cleaned, clean
 
@@ -154,6 +160,16 @@ def running_server(home: Path, **ingest: Any) -> Iterator[Running]:
     base = {"ingest.port": 0, "log.fsync": True, "topics.pattern": ".*"}
     settings = load_settings(home=home, **{**base, **overrides})
     log = EmbeddedLog(settings.log_path, fsync=True)
+    try:
+        with serving(settings, log) as url:
+            yield url, log
+    finally:
+        log.close()
+
+
+@contextmanager
+def serving(settings: Settings, log: Log) -> Iterator[str]:
+    """The ingest server of ``settings`` over ``log`` in a thread; yields its base URL."""
     ready, stop = threading.Event(), threading.Event()
     bound: list[int] = []
     thread = threading.Thread(
@@ -163,14 +179,13 @@ def running_server(home: Path, **ingest: Any) -> Iterator[Running]:
         daemon=True,
     )
     thread.start()
-    assert ready.wait(20), "the server did not start"
+    assert ready.wait(30), "the server did not start"
     try:
-        yield f"http://127.0.0.1:{bound[0]}", log
+        yield f"http://127.0.0.1:{bound[0]}"
     finally:
         stop.set()
         thread.join(40)
         assert not thread.is_alive()
-        log.close()
 
 
 def stream_once(log: Log, lake: Lake, engine: Engine, **stream: Any) -> None:

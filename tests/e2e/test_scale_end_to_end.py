@@ -25,7 +25,6 @@ from deltalake import DeltaTable
 from pinpipe.emulator.generator import SourceTables
 from pinpipe.emulator.sampler import payloads
 from pinpipe.engines.duckdb import DuckDBEngine
-from pinpipe.ingest.server import serve
 from pinpipe.jobs.batch import run_batch
 from pinpipe.lake import TABLES, Lake, open_lake
 from pinpipe.lake.raw_index import DAY_MS
@@ -37,7 +36,7 @@ from pinpipe.settings import Settings, SinkSettings, load_settings
 from pinpipe.sink.lake_sink import LakeSink
 from pinpipe.transform.queries import QUERIES
 from tests.engines.spark.test_parity import assert_same_rows
-from tests.helpers import DAYS, log_at
+from tests.helpers import DAYS, log_at, serving
 from tests.infra.airflow_env import init_home, run, variables
 from tests.infra.s3_server import S3Server
 
@@ -61,26 +60,15 @@ def s3proxy(s3_server: S3Server) -> Iterator[S3Server]:
 
 def _post_days(settings: Settings, source: SourceTables, prefix: str) -> int:
     """Each day's rows over HTTP to a real ingest server on the Kafka log; records sent."""
-    log = open_log(settings)
-    ready, stop = threading.Event(), threading.Event()
-    bound: list[int] = []
-    server = threading.Thread(
-        target=serve,
-        args=(settings,),
-        kwargs={"log": log, "ready": ready, "stop": stop, "on_bound": lambda h, p: bound.append(p)},
-        daemon=True,
-    )
-    server.start()
-    assert ready.wait(30), "the ingest server did not start"
     sent = 0
-    try:
+    with open_log(settings) as log, serving(settings, log) as url:
         for day, rows in ROWS_OF_DAY.items():
             log_at(log, day, 12)  # the log's injectable clock stamps the CreateTime
             docs = [payloads(source, row) for row in rows]
             for i, table in enumerate(("pin", "geo", "user")):
                 body = {"records": [{"value": doc[i]} for doc in docs]}
                 answer = requests.post(
-                    f"http://127.0.0.1:{bound[0]}/topics/{prefix}.{table}",
+                    f"{url}/topics/{prefix}.{table}",
                     data=json.dumps(body),
                     headers={"Content-Type": KAFKA_JSON},
                     timeout=60,
@@ -88,10 +76,6 @@ def _post_days(settings: Settings, source: SourceTables, prefix: str) -> int:
                 assert answer.status_code == 200, answer.text
                 assert all(o["error_code"] is None for o in answer.json()["offsets"]), answer.text
                 sent += len(docs)
-    finally:
-        stop.set()
-        server.join(60)
-        log.close()
     return sent
 
 

@@ -35,7 +35,7 @@ from pinpipe.lake.quarantine import with_stage
 from pinpipe.log.base import Log, LogRecord, resume_at
 from pinpipe.settings import StreamSettings
 from pinpipe.transform.cleaning import clean
-from pinpipe.transform.realtime import META, MicroBatch
+from pinpipe.transform.realtime import META_SCHEMA, MicroBatch
 
 log = logging.getLogger(__name__)
 
@@ -190,11 +190,8 @@ class MicroBatchStream:
 
 def _meta(records: Sequence[LogRecord]) -> pa.Table:
     """Where each record sits in the log and when it arrived (``META`` columns)."""
-    return pa.table(
-        {
-            "_topic": pa.array([r.topic for r in records], pa.string()),
-            "_partition": pa.array([r.partition for r in records], pa.int32()),
-            "_offset": pa.array([r.offset for r in records], pa.int64()),
-            "_timestamp": pa.array([r.timestamp for r in records], pa.int64()),
-        }
-    ).select(list(META))
+    columns = zip(*((r.topic, r.partition, r.offset, r.timestamp) for r in records), strict=True)
+    return pa.Table.from_arrays(
+        [pa.array(c, f.type) for c, f in zip(columns, META_SCHEMA, strict=True)],
+        schema=META_SCHEMA,
+    )

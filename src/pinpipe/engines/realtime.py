@@ -167,7 +167,7 @@ class RealtimeWindows:
             if rows is None or rows.num_rows == 0:
                 # Nothing to add, but the offsets moved: record them with an empty commit of
                 # the pending shape so a restart does not re-read the same records for ever.
-                rows = _empty(aggregate, parts)
+                rows = aggregate.schema.empty_table()
             self._store.merge_sums(
                 self._lake.realtime(name),
                 rows,
@@ -195,16 +195,3 @@ class RealtimeWindows:
         self._clock.clear()
         self._counted.clear()
         self._pending.clear()
-
-
-def _empty(aggregate: Aggregate, parts: list[pa.Table]) -> pa.Table:
-    if parts:
-        return parts[0].slice(0, 0)
-    ts = pa.timestamp("ms", tz="UTC")
-    fields = [pa.field("window_start", ts), pa.field("window_end", ts)]
-    fields += [pa.field(k, pa.string()) for k in aggregate.keys]
-    fields += [pa.field(aggregate.measure, pa.int64())]
-    fields += [
-        pa.field(s, pa.int64() if s.startswith("scored") else pa.float64()) for s in aggregate.sums
-    ]
-    return pa.schema(fields).empty_table()

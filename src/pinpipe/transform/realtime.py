@@ -29,8 +29,19 @@ WINDOW_MS: Final = 60_000
 META: Final = ("_topic", "_partition", "_offset", "_timestamp")
 """The columns every input of ``deltas`` carries: where a record sits in the log, and when."""
 
+META_SCHEMA: Final = pa.schema(
+    [("_topic", pa.string()), ("_partition", pa.int32()), ("_offset", pa.int64()),
+     ("_timestamp", pa.int64())]
+)  # fmt: skip
+"""The types of the ``META`` columns, as every stream job hands them to the windows."""
+
 Clock = dict[tuple[str, int], int]
 """Per ``(topic, partition)``: the highest ingest time (epoch ms) seen so far."""
+
+
+_TS = pa.timestamp("ms", tz="UTC")
+SUM_TYPES: Final = {"title_sentiment_sum": pa.float64(), "scored_titles": pa.int64()}
+"""The type of each further additive column."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,16 @@ class Aggregate:
     def columns(self) -> tuple[str, ...]:
         return ("window_start", "window_end", *self.keys, self.measure, *self.sums)
 
+    @property
+    def schema(self) -> pa.Schema:
+        """The table's columns and types (keys are text, counts int64)."""
+        return pa.schema(
+            [("window_start", _TS), ("window_end", _TS)]
+            + [(k, pa.string()) for k in self.keys]
+            + [(self.measure, pa.int64())]
+            + [(name, SUM_TYPES[name]) for name in self.sums]
+        )
+
 
 AGGREGATES: Final[tuple[Aggregate, ...]] = (
     Aggregate(
@@ -64,8 +85,6 @@ AGGREGATES: Final[tuple[Aggregate, ...]] = (
     Aggregate("late_records", ("table",), "late", ("pin", "geo", "user")),
 )
 BY_NAME: Final = {a.name: a for a in AGGREGATES}
-
-_TS = pa.timestamp("ms", tz="UTC")
 
 
 @dataclass
@@ -189,14 +208,6 @@ def count(judged: Judged, aggregate: Aggregate) -> pa.Table | None:
     else:
         found = _count(_with_table(judged.late, judged.table), ("table",), "late")
     return found if found.num_rows else None
-
-
-def deltas(
-    batch: MicroBatch, clock: Clock, allowed_ms: int, aggregate: Aggregate
-) -> tuple[pa.Table | None, Clock]:
-    """What ``batch`` adds to ``aggregate`` (None: nothing), and the clock after it."""
-    judged, after = judge(batch, clock, allowed_ms)
-    return count(judged, aggregate), after
 
 
 def combine(aggregate: Aggregate, parts: list[pa.Table]) -> pa.Table:

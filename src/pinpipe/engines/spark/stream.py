@@ -34,7 +34,7 @@ from pinpipe.lake.line import TABLES, TOPIC_PATTERN, TableName, encode, table_of
 from pinpipe.lake.storage import Storage, join
 from pinpipe.settings import SparkSettings, StreamSettings
 from pinpipe.transform.cleaning import clean
-from pinpipe.transform.realtime import META, MicroBatch
+from pinpipe.transform.realtime import META, META_SCHEMA, MicroBatch
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -43,12 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APP_PREFIX = "pinpipe-spark-stream"
-
-
-_META_TYPES = pa.schema(
-    [("_topic", pa.string()), ("_partition", pa.int32()), ("_offset", pa.int64()),
-     ("_timestamp", pa.int64())]
-)  # fmt: skip
 
 
 def kafka_lines(
@@ -74,7 +68,7 @@ def kafka_lines(
             lines[table].append(encode(topic, partition, offset, ts, value))
             meta[table].append((topic, partition, offset, ts))
     positions = {
-        t: pa.Table.from_pylist([dict(zip(META, m, strict=True)) for m in rows], _META_TYPES)
+        t: pa.Table.from_pylist([dict(zip(META, m, strict=True)) for m in rows], META_SCHEMA)
         for t, rows in meta.items()
     }
     return lines, positions
@@ -217,4 +211,4 @@ def _arrow(frame: DataFrame, table: TableName) -> pa.Table:
     """The columns of ``frame`` the windows read, typed as the embedded job types them."""
     extra = ("reason",) if "reason" in frame.columns else _WINDOW_INPUTS[table]
     found = frame.select(*META, *extra).toArrow()
-    return found.cast(pa.schema([*_META_TYPES, *(found.schema.field(c) for c in extra)]))
+    return found.cast(pa.schema([*META_SCHEMA, *(found.schema.field(c) for c in extra)]))
