@@ -69,6 +69,20 @@ def test_an_endless_head_is_answered_431(server_factory: ServerFactory) -> None:
         assert _rejected(url, "header_too_large") == 1
 
 
+def test_a_large_body_sent_with_its_head_in_one_write_is_not_a_large_head(
+    server_factory: ServerFactory,
+) -> None:
+    """A 500-record batch arrives in the same socket reads as its head; only the head counts."""
+    record = '{"value": {"index": 1, "title": "' + "t" * 400 + '"}}'
+    body = ('{"records": [' + ",".join([record] * 500) + "]}").encode()
+    assert len(body) > 4 * 4096
+    with server_factory(max_header_bytes=4096) as (url, log), _connect(url) as sock:
+        sock.sendall(f"{HEAD}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        assert log.end_offset("slow.pin", 0) == 500
+        assert _rejected(url, "header_too_large") == 0
+
+
 def test_a_body_that_stops_arriving_is_answered_408(server_factory: ServerFactory) -> None:
     with server_factory(body_timeout_s=0.2) as (url, log), _connect(url) as sock:
         sock.sendall(f'{HEAD}Content-Length: 100\r\n\r\n{{"records"'.encode())

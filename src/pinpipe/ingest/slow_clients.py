@@ -55,12 +55,15 @@ def guarded_protocol(
                 sweeps[self.loop] = self.loop.call_later(tick, self._sweep)
 
         def data_received(self, data: bytes) -> None:
-            if self._head_since is not None:
-                self._head_bytes += len(data)
-                if self._head_bytes > max_header_bytes:
-                    self._refuse(_431, "header_too_large")
-                    return
+            if self._head_since is None:
+                super().data_received(data)
+                return
+            # The chunk may hold the end of the head and a large body: parse it first, and
+            # count it against the head's cap only if the head is still not complete.
+            self._head_bytes += len(data)
             super().data_received(data)
+            if self._head_since is not None and self._head_bytes > max_header_bytes:
+                self._refuse(_431, "header_too_large")
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
