@@ -159,6 +159,8 @@ def test_topic_metadata(client: TestClient, log: EmbeddedLog) -> None:
     assert client.get("/topics/b.geo/partitions/1").json()["partition"] == 1
     _error(client.get("/topics/nope"), 404, 40401)
     _error(client.get("/topics/b.geo/partitions/5"), 404, 40402)
+    # Unicode digits that str.isdigit accepts but int() does not (found by the fuzz test).
+    _error(client.get("/topics/b.geo/partitions/%C2%B3"), 404, 40402)
     _error(client.get("/no/such/route"), 404, 404)
     _error(client.delete("/topics/b.geo"), 405, 405)
 

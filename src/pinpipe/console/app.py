@@ -250,7 +250,7 @@ def create_console(console: Console) -> ASGIApp:
 
     def _minutes(request: Request) -> int:
         raw = request.query_params.get("minutes", "15")
-        if not raw.isdigit() or int(raw) not in WINDOW_CHOICES:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) not in WINDOW_CHOICES:
             raise HTTPException(400, f"minutes is one of {', '.join(map(str, WINDOW_CHOICES))}")
         return int(raw)
 

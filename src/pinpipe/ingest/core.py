@@ -229,7 +229,7 @@ async def read_body(
     receive = request.receive
     assert receive is not None
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
+    if declared is not None and declared.isascii() and declared.isdigit():
         if int(declared) > limit:
             raise IngestError(413, 413, _too_large(int(declared), limit))
         if budget is not None and declared != "0":

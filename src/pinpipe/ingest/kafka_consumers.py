@@ -307,7 +307,7 @@ def _int_param(query: dict[str, str], name: str, default: int) -> int:
     raw = query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 12:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise invalid(f"query parameter {name} must be a non-negative integer")
     return int(raw)
 

@@ -156,7 +156,7 @@ def embedded_format(content_type: str) -> bool:
 
 def _partition_param(request: Request) -> int:
     raw = request.params["partition"]
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise IngestError(404, 40402, f"partition {raw[:20]!r} does not exist")
     return int(raw)
 

@@ -44,7 +44,7 @@ def sequence_number(partition: int, offset: int) -> str:
 
 def parse_sequence_number(sequence: str) -> tuple[int, int]:
     """``(partition, offset)`` back from ``sequence_number``."""
-    if len(sequence) != 26 or not sequence.isdigit() or sequence[0] != "1":
+    if len(sequence) != 26 or not (sequence.isascii() and sequence.isdigit()) or sequence[0] != "1":
         raise ValueError(f"not a pinpipe sequence number: {sequence!r}")
     return int(sequence[1:6]), int(sequence[6:])
 
@@ -56,7 +56,11 @@ def shard_id(partition: int) -> str:
 def parse_shard_id(raw: Any, info: TopicInfo) -> int:
     text = str(raw)
     digits = text.removeprefix("shardId-")
-    if not digits.isdigit() or len(digits) > 12 or int(digits) >= info.partitions:
+    if (
+        not (digits.isascii() and digits.isdigit())
+        or len(digits) > 12
+        or int(digits) >= info.partitions
+    ):
         raise KinesisError(
             400,
             "ResourceNotFoundException",
