@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import NamedTuple, Self
 
 from pinpipe.errors import InvalidTopicError, LogError
 
@@ -47,8 +47,7 @@ def validate_topic(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True)
-class ProduceRecord:
+class ProduceRecord(NamedTuple):
     """A record to append. ``partition=None`` lets the log choose (key hash or round robin)."""
 
     value: bytes | None
@@ -56,8 +55,7 @@ class ProduceRecord:
     partition: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LogRecord:
+class LogRecord(NamedTuple):
     """A record as stored: ``timestamp`` is the ingest time in epoch milliseconds."""
 
     topic: str
@@ -68,8 +66,7 @@ class LogRecord:
     value: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(NamedTuple):
     """Where a record landed."""
 
     partition: int
