@@ -14,8 +14,6 @@ import logging
 import time
 from typing import Any
 
-import orjson
-
 from pinpipe.errors import IngestError, PinpipeError, RetryLaterError
 from pinpipe.ingest import (
     kafka_consumers,
@@ -25,6 +23,7 @@ from pinpipe.ingest import (
     kinesis_proxy,
     ops,
 )
+from pinpipe.ingest.access_log import AccessLog
 from pinpipe.ingest.auth import Principal
 from pinpipe.ingest.context import TOPIC_NOT_ALLOWED, IngestContext
 from pinpipe.ingest.core import (
@@ -43,7 +42,6 @@ from pinpipe.log.base import Log
 from pinpipe.settings import OPEN_TOPICS, IngestSettings, TopicSettings
 
 logger = logging.getLogger("pinpipe.ingest")
-access_logger = logging.getLogger("pinpipe.ingest.access")
 
 Scope = dict[str, Any]
 
@@ -65,6 +63,7 @@ class IngestApp:
         ]
         self.router = Router(routes)
         self.inflight = 0
+        self.access = AccessLog()
         self._closed = False
 
     def start_drain(self) -> None:
@@ -101,6 +100,7 @@ class IngestApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.drain(timeout=30.0)
+                self.access.flush()
                 await asyncio.to_thread(self.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -143,8 +143,8 @@ class IngestApp:
             len(request.body),
             elapsed,
         )
-        if self.ctx.settings.access_log and access_logger.isEnabledFor(logging.INFO):
-            _access_log(request, response.status, elapsed)
+        if self.ctx.settings.access_log and self.access.enabled():
+            self.access.add(_access_line(request, response.status, elapsed))
 
     async def _respond(self, request: Request, receive: Any) -> Response:
         door: Door = door_of(request.path)
@@ -235,9 +235,9 @@ async def _send(send: Any, response: Response, head: bool) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def _access_log(request: Request, status: int, elapsed: float) -> None:
+def _access_line(request: Request, status: int, elapsed: float) -> dict[str, Any]:
     principal: Principal | None = request.principal
-    line = {
+    return {
         "ts": round(time.time(), 3),
         "client": request.client,
         "method": request.method,
@@ -250,7 +250,6 @@ def _access_log(request: Request, status: int, elapsed: float) -> None:
         "topic": request.topic,
         "key": principal.name if principal is not None else None,
     }
-    access_logger.info(orjson.dumps(line).decode())
 
 
 def create_app(
