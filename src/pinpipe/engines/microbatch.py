@@ -170,6 +170,7 @@ class MicroBatchStream:
     def _run(self, stop: threading.Event, *, once: bool = False) -> None:
         """Micro-batch every trigger interval until ``stop`` (or, with ``once``, until drained)."""
         interval = self._settings.trigger_interval_ms / 1000
+        spacing = min(self._settings.min_batch_spacing_ms / 1000, interval)
         while not stop.is_set():
             started = time.monotonic()
             mark = self._log.append_mark()
@@ -179,11 +180,16 @@ class MicroBatchStream:
             if consumed < self._settings.max_batch:
                 # Wake as soon as the log takes new records (same process); the trigger
                 # interval bounds the wait for appends this process cannot see.
-                left = max(0.0, interval - (time.monotonic() - started))
                 if self._settings.wake_on_append:
+                    # ... but no sooner than the spacing after the last start, so that a
+                    # steady trickle makes micro-batches of what arrived meanwhile rather
+                    # than back-to-back ones taking the CPU ingest needs.
+                    if stop.wait(max(0.0, spacing - (time.monotonic() - started))):
+                        break
+                    left = max(0.0, interval - (time.monotonic() - started))
                     self._log.wait_for_appends(mark, left, stop)
                 else:
-                    stop.wait(left)
+                    stop.wait(max(0.0, interval - (time.monotonic() - started)))
         while self.step():
             pass
 
