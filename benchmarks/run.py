@@ -17,7 +17,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks.md"
-SECTIONS = ("pipeline", "ingest", "log", "engines", "emulator", "lake", "realtime", "console")
+SECTIONS = (
+    "targets",
+    "pipeline",
+    "ingest",
+    "log",
+    "engines",
+    "emulator",
+    "lake",
+    "realtime",
+    "console",
+)
 
 HEADER = """# Benchmarks
 
