@@ -137,7 +137,7 @@ def test_up_on_a_full_disk_refuses_507_pauses_and_resumes_losing_nothing(
     assert "Traceback" not in log_text
 
     up.send_signal(signal.SIGTERM)
-    up.wait(60)
+    assert up.wait(60) == 0  # drained and stopped cleanly after the episode
     with EmbeddedLog(home / "log.db", fsync=False) as log:
         stored = {r.offset: orjson.loads(r.value or b"") for r in log.fetch(TOPIC, 0, 0, 100_000)}
     assert stored == sent  # every acknowledged record, once, and nothing that was refused

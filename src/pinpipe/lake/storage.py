@@ -123,7 +123,7 @@ def _shared_credentials() -> dict[str, str]:
     return {k: v for k, v in found.items() if v}
 
 
-_FULL = ("No space left on device", "os error 28", "Disk quota exceeded", "os error 122")
+_FULL = ("No space left on device", "(os error 28)", "Disk quota exceeded", "(os error 122)")
 """How a full disk reads in the errors of libraries without an errno (delta-rs, Arrow C++)."""
 
 

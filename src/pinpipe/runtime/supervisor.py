@@ -89,7 +89,8 @@ class Supervisor:
     def _thread(
         self, name: str, target: Callable[[], None], *, restart: bool = False
     ) -> threading.Thread:
-        """Run ``target`` in a thread; a failure restarts it with backoff or stops everything."""
+        """Run ``target`` in a thread; with ``restart`` a failure restarts it with backoff and a
+        full disk pauses it (``_pause``); without, or while stopping, a failure stops all."""
 
         def guarded() -> None:
             backoff = RESTART_MIN_S
@@ -99,19 +100,14 @@ class Supervisor:
                     target()
                     self.status.set(name, "stopped")
                     return
-                except DiskFullError as exc:
-                    if restart and not self._pipeline_stop.is_set():
-                        if not self._pause(name, exc):
-                            self.status.set(name, "stopped")
-                            return
-                        continue
-                    log.error("%s failed; stopping: %s", name, exc)
-                    self.status.set(name, "failed", exc)
-                    self.errors.append(exc)
-                    self.stop.set()
-                    return
                 except Exception as exc:
-                    if not restart or self._pipeline_stop.is_set():
+                    running = restart and not self._pipeline_stop.is_set()
+                    if running and isinstance(exc, DiskFullError):
+                        if self._pause(name, exc):
+                            continue
+                        self.status.set(name, "stopped")
+                        return
+                    if not running:
                         log.exception("%s failed; stopping", name)
                         self.status.set(name, "failed", exc)
                         self.errors.append(exc)
