@@ -33,6 +33,13 @@ def _v2(client: TestClient, n: int) -> httpx.Response:
     return client.post("/topics/full.pin", content=json.dumps(body), headers=KAFKA_JSON)
 
 
+def _v2_partition(client: TestClient, n: int) -> httpx.Response:
+    body = {"records": [{"value": {"n": n, "pad": PAD}}]}
+    return client.post(
+        "/topics/full.pin/partitions/0", content=json.dumps(body), headers=KAFKA_JSON
+    )
+
+
 def _v3(client: TestClient, n: int) -> httpx.Response:
     record = {"value": {"type": "JSON", "data": {"n": n, "pad": PAD}}}
     return client.post("/v3/clusters/pinpipe/topics/full.pin/records", json=record)
@@ -43,6 +50,11 @@ def _proxy(client: TestClient, n: int) -> httpx.Response:
     return client.put("/streams/full.pin/records", json={"records": records})
 
 
+def _proxy_one(client: TestClient, n: int) -> httpx.Response:
+    body = {"StreamName": "full.pin", "Data": {"n": n, "pad": PAD}, "PartitionKey": "k"}
+    return client.put("/streams/full.pin/record", json=body)
+
+
 def _native(client: TestClient, n: int) -> httpx.Response:
     data = base64.b64encode(orjson.dumps({"n": n, "pad": PAD})).decode()
     doc = {"StreamName": "full.pin", "Data": data, "PartitionKey": "k"}
@@ -50,13 +62,28 @@ def _native(client: TestClient, n: int) -> httpx.Response:
     return client.post("/", json=doc, headers=headers)
 
 
+def _native_many(client: TestClient, n: int) -> httpx.Response:
+    records = [
+        {
+            "Data": base64.b64encode(orjson.dumps({"n": n + i, "pad": PAD})).decode(),
+            "PartitionKey": "k",
+        }
+        for i in range(5)
+    ]
+    headers = {**NATIVE, "X-Amz-Target": "Kinesis_20131202.PutRecords"}
+    return client.post("/", json={"StreamName": "full.pin", "Records": records}, headers=headers)
+
+
 DOORS: dict[str, tuple[Door, int]] = {
     "v2": (_v2, 50),
+    "v2-partition": (_v2_partition, 1),
     "v3": (_v3, 1),
     "proxy": (_proxy, 10),
+    "proxy-one": (_proxy_one, 1),
     "native": (_native, 1),
+    "native-many": (_native_many, 5),
 }
-"""Each produce door and how many records one of its requests carries."""
+"""Each produce route and how many records one of its requests carries."""
 
 
 def _stored(log: EmbeddedLog) -> list[int]:
@@ -99,6 +126,7 @@ def test_a_full_log_disk_answers_507_on_every_door_and_resumes_when_freed(
             if refused:
                 break
         assert refused, "the disk never filled up"
+        assert all(answer.status_code == 507 for _, answer in refused), refused
 
         disk.fill()  # now not one more page fits: every door must refuse
         refused.clear()
@@ -111,10 +139,19 @@ def test_a_full_log_disk_answers_507_on_every_door_and_resumes_when_freed(
             assert "disk is full" in answer.json()["message"]
             assert "log.path" in answer.json()["message"]
             assert str(disk.path) not in answer.text  # the server path stays in the server log
-        assert answers["v2"].json()["error_code"] == 50701
-        assert answers["v3"].json()["error_code"] == 50701
-        assert answers["proxy"].json()["__type"] == "InternalFailure"
+        for name in ("v2", "v2-partition", "v3"):
+            assert answers[name].json()["error_code"] == 50701
+        for name in ("proxy", "proxy-one", "native", "native-many"):
+            assert answers[name].json()["__type"] == "InternalFailure"
         assert answers["native"].headers["x-amzn-errortype"] == "InternalFailure"
+        # Several v3 records in one body are answered one line each (200), each refused.
+        many = json.dumps({"value": {"type": "JSON", "data": {"n": -1}}}) * 2
+        lines = client.post(
+            "/v3/clusters/pinpipe/topics/full.pin/records",
+            content=many,
+            headers={"Content-Type": "application/json"},
+        ).text.splitlines()
+        assert [json.loads(line)["error_code"] for line in lines] == [507, 507]
         metrics = client.get("/metrics").text
         assert 'pinpipe_ingest_rejections_total{reason="disk_full"}' in metrics
 
