@@ -12,7 +12,7 @@
 │   ├── ``TopicLimitError``       creating a topic past ``topics.max_topics`` (terminal)
 │   └── ``LogFullError``          the log's disk is full (also a ``DiskFullError``)
 ├── ``IngestError``          a request the ingest API refuses (carries HTTP status and code)
-│   └── ``RetryLaterError``       rate limited (429) or draining (503), with Retry-After
+│   └── ``RetryLaterError``       429 rate limit, 503 draining, 507 log disk full; Retry-After
 ├── ``StorageError``         the lake's storage refused a read or write (names the object)
 │   └── ``LakeFullError``         the lake's disk is full (also a ``DiskFullError``)
 ├── ``DiskFullError``        a write found no space on its disk (names the path; freeing space
@@ -127,7 +127,8 @@ class IngestError(PinpipeError):
 
 
 class RetryLaterError(IngestError):
-    """A request refused for now (429 rate limit, 503 draining): retry after ``retry_after`` s."""
+    """A request refused for now (429 rate limit, 503 draining, 507 full log disk): retry after
+    ``retry_after`` s."""
 
     transient = True
 
