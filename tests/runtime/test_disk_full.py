@@ -118,7 +118,11 @@ def test_up_on_a_full_disk_refuses_507_pauses_and_resumes_losing_nothing(
     assert "disk is full" in error["message"] and "log.path" in error["message"]
     disk.fill()  # not one more byte: whatever a stage still has to write meets the full disk
 
-    _wait("the sink pauses", lambda: PAUSED_SINK.search(output.read_text()), up)
+    def sink_paused() -> bool:
+        disk.fill()  # take back whatever a failed write gave back: the disk stays full
+        return PAUSED_SINK.search(output.read_text()) is not None
+
+    _wait("the sink pauses", sink_paused, up)
     assert "lake disk full at" in output.read_text()  # the sink's or the stream's line
     assert _stage(base, "sink") == "paused"
     assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
