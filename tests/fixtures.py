@@ -5,7 +5,8 @@ Kafka broker, KRaft), ``spark_engine`` (one local[2] SparkSession), ``s3_server`
 s3proxy) and ``airflow_venv`` (Airflow 3 in its own venv). Factories hand out
 what a test needs several of: ``backend`` opens logs of either backend, ``server_factory``
 runs ingest servers, ``spawn_pinpipe`` starts ``pinpipe`` child processes; all are stopped
-when the test ends. ``client`` is the ingest app in process.
+when the test ends. ``client`` is the ingest app in process; ``disk`` is a small real
+filesystem (tmpfs) for the full-disk tests.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from pinpipe.emulator.generator import SourceTables, generate
 from pinpipe.lake import Lake, open_lake
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.settings import Settings, SparkSettings, load_settings
-from tests.helpers import Running, app_client, pinpipe_command, pinpipe_env, running_server
+from tests.helpers import (
+    Running,
+    SmallDisk,
+    app_client,
+    pinpipe_command,
+    pinpipe_env,
+    running_server,
+    small_disk,
+)
 from tests.log.backends import BACKENDS, Backend, backend_fixture
 
 if TYPE_CHECKING:
@@ -112,6 +121,16 @@ def spawn_pinpipe(tmp_path: Path) -> Iterator[Spawn]:
         for stream in (child.stdout, child.stderr):
             if stream is not None:
                 stream.close()
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    """A real 32 MiB filesystem (tmpfs) at ``tmp_path/disk``, unmounted when the test ends.
+
+    Ask for it before ``spawn_pinpipe`` so children are stopped before it is unmounted.
+    """
+    with small_disk(tmp_path / "disk") as mounted:
+        yield mounted
 
 
 @pytest.fixture(scope="session")

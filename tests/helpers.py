@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import subprocess
 import sys
@@ -69,6 +70,58 @@ def produce_rows(log_: Log, source: SourceTables, rows: list[int], prefix: str =
     for table, records in batches.items():
         log_.produce(f"{prefix}.{table}", records)
     return 3 * len(rows)
+
+
+class SmallDisk:
+    """A small real filesystem (tmpfs) at ``path``, filled on demand with a ballast file.
+
+    ``fill(leave)`` writes ballast until ``leave`` bytes are free (0: until the disk refuses
+    more), so a test reaches "disk full" after a known, small amount of writing; ``free()``
+    deletes the ballast, which is what an operator freeing space does.
+    """
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ballast = path / "ballast.bin"
+
+    def free_bytes(self) -> int:
+        return os.statvfs(self.path).f_bavail * os.statvfs(self.path).f_frsize
+
+    def fill(self, leave: int = 0) -> None:
+        fd = os.open(self.ballast, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            while (room := self.free_bytes() - leave) > 0:
+                try:
+                    os.write(fd, b"\0" * min(self.CHUNK, room))
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
+        finally:
+            os.close(fd)
+
+    def free(self) -> None:
+        self.ballast.unlink(missing_ok=True)
+
+
+@contextmanager
+def small_disk(path: Path, size: str = "32m") -> Iterator[SmallDisk]:
+    """A tmpfs of ``size`` mounted at ``path`` (made if missing) and unmounted afterwards.
+
+    Needs root (CI and the dev container run as root); anything else fails loudly, as a full
+    disk is a promise the suite must prove rather than skip.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        raise AssertionError("a small filesystem needs root: run the suite as root (CI does)")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield SmallDisk(path)
+    finally:
+        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], check=True)  # a child still had it open
 
 
 def delta_rows(uri: str) -> list[dict[str, Any]]:

@@ -9,10 +9,14 @@
 │   ├── ``UnknownPartitionError`` partition number outside the topic's range (terminal)
 │   ├── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
 │   ├── ``IdempotencyConflictError`` an idempotency key reused for other records (terminal)
-│   └── ``TopicLimitError``       creating a topic past ``topics.max_topics`` (terminal)
+│   ├── ``TopicLimitError``       creating a topic past ``topics.max_topics`` (terminal)
+│   └── ``LogFullError``          the log's disk is full (also a ``DiskFullError``)
 ├── ``IngestError``          a request the ingest API refuses (carries HTTP status and code)
-│   └── ``RetryLaterError``       rate limited (429) or draining (503), with Retry-After
+│   └── ``RetryLaterError``       429 rate limit, 503 draining, 507 log disk full; Retry-After
 ├── ``StorageError``         the lake's storage refused a read or write (names the object)
+│   └── ``LakeFullError``         the lake's disk is full (also a ``DiskFullError``)
+├── ``DiskFullError``        a write found no space on its disk (names the path; freeing space
+│                            there fixes it, so stages pause and retry rather than fail)
 └── ``JobError``             a batch or stream job failed (transient unless stated)
 
 ``transient`` marks errors a caller may retry; retry policy switches on it, not on types.
@@ -123,7 +127,8 @@ class IngestError(PinpipeError):
 
 
 class RetryLaterError(IngestError):
-    """A request refused for now (429 rate limit, 503 draining): retry after ``retry_after`` s."""
+    """A request refused for now (429 rate limit, 503 draining, 507 full log disk): retry after
+    ``retry_after`` s."""
 
     transient = True
 
@@ -140,3 +145,38 @@ class JobError(PinpipeError):
     """A batch or stream job could not complete."""
 
     transient = True
+
+
+class DiskFullError(PinpipeError):
+    """A write found its filesystem full (ENOSPC, EDQUOT, SQLITE_FULL): nothing was stored.
+
+    Freeing space at ``path`` is the fix, so callers wait and retry instead of failing;
+    ``store`` says which store ran out ("log" or "lake").
+    """
+
+    transient = True
+    store = "disk"
+    setting = "path"
+    """The setting that places this store (``log.path``, ``lake.root``)."""
+
+    def __init__(self, path: str, what: str, cause: str) -> None:
+        super().__init__(
+            f"the {self.store}'s disk is full: could not {what} at {path} ({cause}); free space "
+            f"on that filesystem, or move the {self.store} ({self.store}.{self.setting}, "
+            "relative to the pinpipe home) to a larger one"
+        )
+        self.path = path
+        self.what = what
+
+
+class LogFullError(DiskFullError, LogError):
+    """The embedded log's file could not grow: the append (or commit) was rolled back."""
+
+    store = "log"
+
+
+class LakeFullError(DiskFullError, StorageError):
+    """A lake object or Delta commit could not be written; the table keeps its last version."""
+
+    store = "lake"
+    setting = "root"

@@ -227,6 +227,9 @@ class LakeSettings(_Section):
     retries: int = Field(10, ge=1, le=100)
     """Attempts per S3 request before a transient error (503 SlowDown, 500, timeouts) stops
     the stage; the AWS SDKs back off exponentially between them."""
+    disk_full_retry_s: float = Field(5.0, gt=0, le=3600)
+    """While the lake's (or the log's) disk is full, the stages of ``pinpipe up`` pause and
+    check this often whether space was freed, then resume from their committed positions."""
 
 
 class SinkSettings(_Section):

@@ -16,6 +16,7 @@ from deltalake import write_deltalake
 
 from pinpipe.lake.delta import TableStore
 from pinpipe.lake.layout import Lake
+from pinpipe.lake.storage import disk_full_errors
 
 STAMP = pa.timestamp("ms", tz="UTC")
 Delivery = Literal["pending", "delivered", "dead_letter", "none"]
@@ -120,12 +121,13 @@ class AlertState:
 
     def _append(self, uri: str, rows: list[dict[str, object]], schema: pa.Schema) -> None:
         table = self.store.open(uri)
-        write_deltalake(
-            table if table is not None else uri,
-            pa.Table.from_pylist(rows, schema=schema),
-            mode="append",
-            storage_options=None if table is not None else self.store.options(uri),
-        )
+        with disk_full_errors(uri, "append to"):
+            write_deltalake(
+                table if table is not None else uri,
+                pa.Table.from_pylist(rows, schema=schema),
+                mode="append",
+                storage_options=None if table is not None else self.store.options(uri),
+            )
 
     def delivered(self, row: dict[str, object]) -> None:
         self._append(self.deliveries_uri, [row], DELIVERIES)

@@ -9,6 +9,7 @@ its watermark, and each stage's state. ``docs/grafana/pinpipe.json`` charts all 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import get_args
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -16,7 +17,7 @@ from prometheus_client.registry import Collector
 from pinpipe.console.figures import Figures
 from pinpipe.console.status import StageState
 
-STATES: tuple[StageState, ...] = ("starting", "running", "restarting", "failed", "stopped")
+STATES: tuple[StageState, ...] = get_args(StageState)
 
 
 class PipelineCollector(Collector):

@@ -13,7 +13,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-StageState = Literal["starting", "running", "restarting", "failed", "stopped"]
+StageState = Literal["starting", "running", "restarting", "paused", "failed", "stopped"]
+"""``paused``: waiting for disk space (the log's or the lake's disk is full); it resumes itself."""
 
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s/\\'\"<>:]+){2,}[/\\]?")
 MAX_ERROR_CHARS = 300

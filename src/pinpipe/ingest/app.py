@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from pinpipe.errors import IngestError, PinpipeError, RetryLaterError
+from pinpipe.errors import DiskFullError, IngestError, PinpipeError, RetryLaterError
 from pinpipe.ingest import (
     kafka_consumers,
     kafka_rest,
@@ -36,7 +36,13 @@ from pinpipe.ingest.core import (
     door_of,
     error_response,
 )
-from pinpipe.ingest.errors import TOPIC_LIMIT, from_log_error, internal_error, shutting_down
+from pinpipe.ingest.errors import (
+    INSUFFICIENT_STORAGE,
+    TOPIC_LIMIT,
+    from_log_error,
+    internal_error,
+    shutting_down,
+)
 from pinpipe.ingest.limits import OVERLOADED
 from pinpipe.log.base import Log
 from pinpipe.settings import OPEN_TOPICS, IngestSettings, TopicSettings
@@ -173,7 +179,7 @@ class IngestApp:
             return self._refuse(exc, door)
         except PinpipeError as exc:
             mapped = from_log_error(exc)
-            if mapped.status >= 500:
+            if mapped.status >= 500 and not isinstance(exc, DiskFullError):  # logged once
                 logger.error("%s %s failed: %s", request.method, request.path, exc)
             return self._refuse(mapped, door)
         except Disconnected:
@@ -204,6 +210,7 @@ _REASON_BY_CODE: dict[int | str, str] = {
     TOPIC_NOT_ALLOWED: "topic_not_allowed",
     TOPIC_LIMIT: "topic_limit",
     OVERLOADED: "overloaded",
+    INSUFFICIENT_STORAGE: "disk_full",
     408: "body_timeout",
 }
 """Rejections counted by a reason of their own rather than their status's."""

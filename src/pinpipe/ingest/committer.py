@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pinpipe.errors import LogError
+from pinpipe.errors import DiskFullError, LogError
 from pinpipe.log.base import Idempotency, Log, Position, ProduceRecord, Replayed
 
 logger = logging.getLogger("pinpipe.ingest")
@@ -46,6 +46,8 @@ class AsyncCommitter:
         self.commits = 0
         """Transactions so far (requests / commits = how well requests are grouped)."""
         self.committed_records = 0
+        self.disk_full = False
+        """The last transaction failed for want of disk space (logged once per episode)."""
 
     async def produce(
         self, topic: str, records: Sequence[ProduceRecord], once: Idempotency | None = None
@@ -102,6 +104,19 @@ class AsyncCommitter:
             self.commits += 1
             if self.on_commit is not None:
                 self.on_commit()
+            if self.disk_full:
+                self.disk_full = False
+                logger.warning("log has disk space again: produce requests are stored again")
+        except DiskFullError as exc:  # nothing in the transaction is durable; answered 507
+            if not self.disk_full:
+                self.disk_full = True
+                logger.error(
+                    "log disk full at %s: refusing produce requests with 507 until space is "
+                    "freed (%s)",
+                    exc.path,
+                    exc,
+                )
+            results = [exc] * len(group)
         except Exception as exc:  # the whole transaction failed: nothing in it is durable
             logger.warning("group commit of %d requests failed: %s", len(group), exc)
             results = [exc] * len(group)

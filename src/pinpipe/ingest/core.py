@@ -191,6 +191,7 @@ _AWS_TYPES = {
     422: "ValidationException",
     429: "ProvisionedThroughputExceededException",
     503: "ServiceUnavailable",
+    507: "InternalFailure",
 }
 
 

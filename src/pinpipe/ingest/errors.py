@@ -14,6 +14,7 @@ from pinpipe.errors import (
     IngestError,
     InvalidTopicError,
     LogError,
+    LogFullError,
     OffsetOutOfRangeError,
     PinpipeError,
     RetryLaterError,
@@ -24,6 +25,10 @@ from pinpipe.errors import (
 
 TOPIC_LIMIT = 40303
 """A topic refused because the log holds ``topics.max_topics`` already."""
+INSUFFICIENT_STORAGE = 50701
+"""Records refused because the log's disk is full (HTTP 507); nothing was appended."""
+DISK_FULL_RETRY_S = 5
+"""The ``Retry-After`` of a 507: freeing space takes an operator, not milliseconds."""
 
 
 class KinesisError(IngestError):
@@ -34,13 +39,16 @@ class KinesisError(IngestError):
 
 
 def from_log_error(exc: PinpipeError) -> IngestError:
-    """The HTTP answer to a log failure: client mistakes are 4xx, storage trouble 500.
+    """The HTTP answer to a log failure: client mistakes are 4xx, storage trouble 5xx.
 
     Codes follow Confluent's table: 40002 bad request (invalid topic name), 40401 unknown
-    topic, 40402 unknown partition, 50003 retriable and 50002 other backend errors.
+    topic, 40402 unknown partition, 50003 retriable and 50002 other backend errors; a full
+    disk is 507 Insufficient Storage (50701) with ``Retry-After``.
     """
     if isinstance(exc, IngestError):
         return exc
+    if isinstance(exc, LogFullError):
+        return insufficient_storage()
     if isinstance(exc, InvalidTopicError):
         return IngestError(400, 40002, str(exc))
     if isinstance(exc, UnknownTopicError):
@@ -55,6 +63,18 @@ def from_log_error(exc: PinpipeError) -> IngestError:
         code = 50003 if exc.transient else 50002
         return IngestError(500, code, f"the log could not store the records: {exc}")
     return IngestError(500, 500, "internal server error; the server log has the details")
+
+
+def insufficient_storage() -> RetryLaterError:
+    """507: the log's disk is full. The server path stays in the server log, not the answer."""
+    return RetryLaterError(
+        507,
+        INSUFFICIENT_STORAGE,
+        "insufficient storage: the log's disk is full, so these records were not stored (none "
+        "of them is acknowledged); free space on the filesystem of the pinpipe home's log "
+        "(the setting log.path; the server log names the file), then send them again",
+        DISK_FULL_RETRY_S,
+    )
 
 
 def internal_error() -> IngestError:

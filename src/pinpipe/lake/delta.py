@@ -8,6 +8,10 @@ whatever wrote the table, so there is one decoder.
 Exactly-once appends rest on Delta app transactions: each commit carries ``txn(app_id,
 version)`` for every log partition it consumed, where ``version`` is the next offset to read.
 Before a commit the appender reads the versions back and drops what an earlier commit holds.
+
+A write that finds the disk full raises ``LakeFullError`` (``disk_full_errors``): delta-rs
+writes data files first and the commit last, renaming it into place, so a failed write leaves
+the table readable at its previous version (its partial files are no part of any version).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from pinpipe.lake.storage import Storage
+from pinpipe.lake.storage import Storage, disk_full_errors
 
 WATERMARK_KEY: Final = "pinpipe.watermark"
 COVERAGE_KEY: Final = "pinpipe.covered"
@@ -216,7 +220,10 @@ class TableStore(ABC):
     def compact(self, uri: str) -> int:
         """Rewrite small files into larger ones (a ``dataChange=false`` commit); files removed."""
         table = self.open(uri)
-        return 0 if table is None else int(table.optimize.compact()["numFilesRemoved"])
+        if table is None:
+            return 0
+        with disk_full_errors(uri, "compact"):
+            return int(table.optimize.compact()["numFilesRemoved"])
 
     def vacuum(self, uri: str, retention_hours: int) -> int:
         """Delete files no version of the last ``retention_hours`` uses; files deleted.
@@ -228,12 +235,19 @@ class TableStore(ABC):
         if table is None:
             return 0
         enforce = retention_hours >= 168
-        return len(table.vacuum(retention_hours, dry_run=False, enforce_retention_duration=enforce))
+        with disk_full_errors(uri, "vacuum"):
+            deleted = table.vacuum(
+                retention_hours, dry_run=False, enforce_retention_duration=enforce
+            )
+        return len(deleted)
 
     def delete_where(self, uri: str, predicate: str) -> int:
         """Delete the rows matching ``predicate`` in one commit; rows deleted."""
         table = self.open(uri)
-        return 0 if table is None else int(table.delete(predicate)["num_deleted_rows"])
+        if table is None:
+            return 0
+        with disk_full_errors(uri, "delete rows of"):
+            return int(table.delete(predicate)["num_deleted_rows"])
 
     @abstractmethod
     def merge_newer(self, uri: str, rows: pa.Table, *, key: str, added: Coverage) -> None:
@@ -265,23 +279,25 @@ class TableStore(ABC):
         properties = CommitProperties(app_transactions=transactions)
         table = self.open(uri)
         if table is None:
-            write_deltalake(
-                uri, rows, storage_options=self.options(uri), commit_properties=properties
-            )
+            with disk_full_errors(uri, "create"):
+                write_deltalake(
+                    uri, rows, storage_options=self.options(uri), commit_properties=properties
+                )
             return
         predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in keys)
-        (
-            table.merge(
-                rows,
-                predicate=predicate,
-                source_alias="s",
-                target_alias="t",
-                commit_properties=properties,
+        with disk_full_errors(uri, "merge into"):
+            (
+                table.merge(
+                    rows,
+                    predicate=predicate,
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=properties,
+                )
+                .when_matched_update({c: f"t.{c} + s.{c}" for c in sums})
+                .when_not_matched_insert_all()
+                .execute()
             )
-            .when_matched_update({c: f"t.{c} + s.{c}" for c in sums})
-            .when_not_matched_insert_all()
-            .execute()
-        )
 
     def appender(self, uri: str, app_prefix: str) -> Appender:
         """An exactly-once appender for ``uri`` whose app transactions start ``app_prefix``.
@@ -306,15 +322,16 @@ class DeltaRsStore(TableStore):
         if predicate is not None and not self.exists(uri):
             predicate = None
         metadata = {USER_METADATA: commit_metadata(coverage)} if coverage is not None else {}
-        write_deltalake(
-            uri,
-            rows,
-            mode="overwrite",
-            schema_mode="overwrite" if predicate is None else None,
-            predicate=predicate,
-            storage_options=self.options(uri),
-            commit_properties=CommitProperties(custom_metadata=metadata) if metadata else None,
-        )
+        with disk_full_errors(uri, "overwrite"):
+            write_deltalake(
+                uri,
+                rows,
+                mode="overwrite",
+                schema_mode="overwrite" if predicate is None else None,
+                predicate=predicate,
+                storage_options=self.options(uri),
+                commit_properties=CommitProperties(custom_metadata=metadata) if metadata else None,
+            )
 
     def merge_newer(self, uri: str, rows: pa.Table, *, key: str, added: Coverage) -> None:
         table = self.open(uri)
@@ -322,18 +339,19 @@ class DeltaRsStore(TableStore):
             self.overwrite(uri, rows, coverage=added)
             return
         metadata = {USER_METADATA: self._merged_metadata(uri, added, table)}
-        (
-            table.merge(
-                rows,
-                predicate=f"t.{key} = s.{key}",
-                source_alias="s",
-                target_alias="t",
-                commit_properties=CommitProperties(custom_metadata=metadata),
+        with disk_full_errors(uri, "merge into"):
+            (
+                table.merge(
+                    rows,
+                    predicate=f"t.{key} = s.{key}",
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=CommitProperties(custom_metadata=metadata),
+                )
+                .when_matched_update_all(predicate=newer_than("s", "t"))
+                .when_not_matched_insert_all()
+                .execute()
             )
-            .when_matched_update_all(predicate=newer_than("s", "t"))
-            .when_not_matched_insert_all()
-            .execute()
-        )
 
 
 class DeltaRsAppender(Appender):
@@ -383,18 +401,20 @@ class DeltaRsAppender(Appender):
             Transaction(app_id(self._prefix, t, p), max(end, recorded[(t, p)]))
             for (t, p), end in ends.items()
         ]
-        write_deltalake(
-            self._table if self._table is not None else self.uri,
-            fresh,
-            mode="append",
-            storage_options=None if self._table is not None else self._store.options(self.uri),
-            commit_properties=CommitProperties(app_transactions=txns),
-        )
+        with disk_full_errors(self.uri, "append to"):
+            write_deltalake(
+                self._table if self._table is not None else self.uri,
+                fresh,
+                mode="append",
+                storage_options=None if self._table is not None else self._store.options(self.uri),
+                commit_properties=CommitProperties(app_transactions=txns),
+            )
         self._commits += 1
         table = self._table or self._store.open(self.uri)
         assert table is not None
         self._table = table
         if self._commits % self._compact_every == 0:
             table.update_incremental()
-            table.optimize.compact()
+            with disk_full_errors(self.uri, "compact"):
+                table.optimize.compact()
         return fresh.num_rows

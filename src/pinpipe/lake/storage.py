@@ -9,6 +9,7 @@ local disks and S3 behind one interface, and brings the AWS SDK's credential cha
 from __future__ import annotations
 
 import configparser
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
-from pinpipe.errors import ConfigError, StorageError
+from pinpipe.errors import ConfigError, LakeFullError, StorageError
 from pinpipe.settings import LakeSettings
 
 DEFAULT_REGION = "us-east-1"
@@ -120,6 +121,36 @@ def _shared_credentials() -> dict[str, str]:
         "AWS_SESSION_TOKEN": section.get("aws_session_token", ""),
     }
     return {k: v for k, v in found.items() if v}
+
+
+_FULL = ("No space left on device", "(os error 28)", "Disk quota exceeded", "(os error 122)")
+"""How a full disk reads in the errors of libraries without an errno (delta-rs, Arrow C++)."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """``exc`` says a write found no space (ENOSPC, EDQUOT), from Python, Arrow or delta-rs."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return any(marker in str(exc) for marker in _FULL)
+
+
+@contextmanager
+def disk_full_errors(uri: str, what: str) -> Iterator[None]:
+    """A write of ``uri`` that found the disk full becomes ``LakeFullError`` naming it, so the
+    stage pauses (``pinpipe up``) or the command says what to free; other errors pass."""
+    try:
+        yield
+    except LakeFullError:
+        raise
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise LakeFullError(uri, what, _first_line(exc)) from exc
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
 
 
 def _fix_for(exc: OSError) -> str:
@@ -261,6 +292,8 @@ class Storage:
 
         Object stores make a single PUT visible whole; a local disk gets a temporary file,
         fsync and a rename, then an fsync of the folder so the rename survives a power cut.
+        A write that fails (a full disk: ``LakeFullError``) removes its temporary file, so
+        no partial object is left to take space or be read.
         """
         if not self.local:
             with (
@@ -270,14 +303,19 @@ class Storage:
                 out.write(data)
             return
         path = Path(self._path(uri))
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            if self.fsync:
-                os.fsync(out.fileno())
-        os.replace(tmp, path)
+        with disk_full_errors(uri, "write"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(tmp, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    if self.fsync:
+                        os.fsync(out.fileno())
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            os.replace(tmp, path)
         if self.fsync:
             dir_fd = os.open(path.parent, os.O_RDONLY)
             try:

@@ -16,8 +16,10 @@ the oldest records and moves the partition's start offset forward, checked at mo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -28,6 +30,7 @@ from pathlib import Path
 from pinpipe.errors import (
     IdempotencyConflictError,
     LogError,
+    LogFullError,
     OffsetOutOfRangeError,
     TopicLimitError,
     UnknownPartitionError,
@@ -159,7 +162,7 @@ class EmbeddedLog(Log):
         self._readers_lock = threading.Lock()
         self._closed = False
         self._appends = _appends_of(self.path)
-        with _sqlite_errors("open the log"):
+        with self._sqlite_errors("open the log"):
             self._writer = connect(self.path, fsync=fsync)
             init_schema(self._writer)
 
@@ -175,7 +178,7 @@ class EmbeddedLog(Log):
         return TopicInfo(meta.name, meta.partitions)
 
     def topics(self) -> list[TopicInfo]:
-        with _sqlite_errors("list topics"):
+        with self._sqlite_errors("list topics"):
             rows = self._reader().execute("SELECT name, partitions FROM topics ORDER BY name")
             return [TopicInfo(n, count) for n, count in rows if self._wanted.search(n)]
 
@@ -305,7 +308,7 @@ class EmbeddedLog(Log):
         if not (self.retention_ms or self.retention_bytes):
             return 0
         now = self.clock() if now_ms is None else now_ms
-        with _sqlite_errors("list partitions"):
+        with self._sqlite_errors("list partitions"):
             partitions = self._reader().execute("SELECT topic_id, partition FROM partitions")
             targets = list(partitions)
         deleted = 0
@@ -361,7 +364,7 @@ class EmbeddedLog(Log):
         _check_partition(meta, partition)
         if offset < 0:
             raise OffsetOutOfRangeError(topic, partition, offset)
-        with _sqlite_errors(f"read {topic}[{partition}]"):
+        with self._sqlite_errors(f"read {topic}[{partition}]"):
             rows = self._reader().execute(_FETCH, (meta.id, partition, offset, max_records))
             records = [
                 LogRecord(topic, partition, off, ts, key, value) for off, ts, key, value in rows
@@ -387,7 +390,7 @@ class EmbeddedLog(Log):
             "SELECT offset FROM records WHERE topic_id = ? AND partition = ? AND offset >= ? "
             "AND timestamp >= ? ORDER BY offset LIMIT 1"
         )
-        with _sqlite_errors(f"search {topic}[{partition}] by time"):
+        with self._sqlite_errors(f"search {topic}[{partition}] by time"):
             row = self._reader().execute(query, (meta.id, partition, start, timestamp_ms))
             found = row.fetchone()
         return None if found is None else int(found[0])
@@ -395,13 +398,13 @@ class EmbeddedLog(Log):
     def _bounds(self, meta: _Topic, partition: int) -> tuple[int, int]:
         """``(start_offset, end_offset)`` of one partition, from one snapshot."""
         _check_partition(meta, partition)
-        with _sqlite_errors(f"read the bounds of {meta.name}[{partition}]"):
+        with self._sqlite_errors(f"read the bounds of {meta.name}[{partition}]"):
             row = self._reader().execute(_BOUNDS, (meta.id, partition)).fetchone()
         return int(row[0]), int(row[1])
 
     def committed(self, group: str, topic: str, partition: int) -> int | None:
         query = "SELECT offset FROM group_offsets WHERE grp = ? AND topic = ? AND partition = ?"
-        with _sqlite_errors(f"read offsets of group {group!r}"):
+        with self._sqlite_errors(f"read offsets of group {group!r}"):
             row = self._reader().execute(query, (group, topic, partition)).fetchone()
         return None if row is None else int(row[0])
 
@@ -477,15 +480,23 @@ class EmbeddedLog(Log):
             if self._closed:
                 raise LogError(f"cannot {what}: the log is closed")
             conn = self._writer
-            with _sqlite_errors(what):
+            with self._sqlite_errors(what):
+                if conn.in_transaction:  # a rollback that failed earlier (a full disk)
+                    conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield conn
                     conn.execute("COMMIT")
                 except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                    # The first error is the one to report; a rollback failing too (the disk
+                    # still full) is retried at the start of the next transaction.
+                    with contextlib.suppress(sqlite3.Error):
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
                     raise
+
+    def _sqlite_errors(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return _sqlite_errors(what, self.path)
 
     def _reader(self) -> sqlite3.Connection:
         """This thread's read connection (sqlite3 connections are not shared across threads)."""
@@ -503,7 +514,7 @@ class EmbeddedLog(Log):
         meta = self._topics.get(topic)
         if meta is None:
             validate_topic(topic)
-            with _sqlite_errors(f"look up topic {topic!r}"):
+            with self._sqlite_errors(f"look up topic {topic!r}"):
                 meta = self._lookup(self._reader(), topic)
             if meta is None:
                 raise UnknownTopicError(topic)
@@ -562,12 +573,36 @@ def _check_partition(meta: _Topic, partition: int) -> None:
         raise UnknownPartitionError(meta.name, partition, meta.partitions)
 
 
+FULL_BELOW_BYTES = 1024 * 1024
+"""An I/O error with less free space than this on the log's filesystem counts as a full disk
+(SQLite reports ENOSPC as SQLITE_FULL when writing pages, but as an I/O error elsewhere, e.g.
+growing the shared-memory index; a quota, EDQUOT, is always an I/O error)."""
+
+
+def _disk_full(exc: sqlite3.Error, path: Path) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return "disk is full" in str(exc)
+    primary = code & 0xFF
+    if primary == sqlite3.SQLITE_FULL:
+        return True
+    if primary != sqlite3.SQLITE_IOERR:
+        return False
+    try:
+        return shutil.disk_usage(path.parent).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
 @contextmanager
-def _sqlite_errors(what: str) -> Iterator[None]:
-    """SQLite failures become ``LogError`` (transient: a busy or full disk may clear up)."""
+def _sqlite_errors(what: str, path: Path) -> Iterator[None]:
+    """SQLite failures become ``LogError`` (transient: a busy lock may clear up); a full disk
+    becomes ``LogFullError`` naming the file, so ingest answers 507 and stages pause."""
     try:
         yield
     except sqlite3.Error as exc:
+        if _disk_full(exc, path):
+            raise LogFullError(str(path), what, str(exc)) from exc
         hint = ""
         if "locked" in str(exc) or "busy" in str(exc):
             hint = f" (another process held the write lock for over {BUSY_TIMEOUT_MS} ms)"

@@ -14,6 +14,7 @@ from deltalake import CommitProperties, Transaction, write_deltalake
 
 from pinpipe.engines import Engine
 from pinpipe.lake.delta import TableStore
+from pinpipe.lake.storage import disk_full_errors
 from pinpipe.quality.checks import CheckResult
 
 STAMP = pa.timestamp("ms", tz="UTC")
@@ -85,13 +86,14 @@ def append_results(
             return False
     rows = to_arrow(results, int(time.time() * 1000))
     properties = CommitProperties(app_transactions=[Transaction(*txn)]) if txn else None
-    write_deltalake(
-        table if table is not None else uri,
-        rows,
-        mode="append",
-        storage_options=None if table is not None else store.options(uri),
-        commit_properties=properties,
-    )
+    with disk_full_errors(uri, "append to"):
+        write_deltalake(
+            table if table is not None else uri,
+            rows,
+            mode="append",
+            storage_options=None if table is not None else store.options(uri),
+            commit_properties=properties,
+        )
     return True
 
 

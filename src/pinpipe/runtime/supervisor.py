@@ -4,21 +4,28 @@ Each part runs in its own thread with its own log handle. Stopping is two-staged
 stops accepting and finishes in-flight requests first, then the sink and the stream job
 drain what the log holds, commit, and return. A second signal exits at once. A sink, stream
 or batch failure is logged and that part restarts with backoff from its committed position;
-only the API failing to start stops the process.
+only the API failing to start stops the process. A full disk (``DiskFullError``, the log's or
+the lake's) is no failure: the stage pauses with one line naming the path, checks every
+``lake.disk_full_retry_s`` whether a probe write fits there, and resumes from its committed
+position, while ingest answers 507 on its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pinpipe.alerts import AlertEngine
 from pinpipe.console.status import PipelineStatus
 from pinpipe.engines import get_engine, interactive_engine
+from pinpipe.errors import DiskFullError
 from pinpipe.ingest.app import IngestApp
 from pinpipe.ingest.key_file import install_sighup_handler
 from pinpipe.ingest.server import serve
@@ -36,6 +43,30 @@ log = logging.getLogger(__name__)
 
 RESTART_MIN_S = 1.0
 RESTART_MAX_S = 60.0
+PROBE_BYTES = 1024 * 1024
+"""What must fit on a full disk before its paused stages resume."""
+
+
+def has_room(path: str, nbytes: int = PROBE_BYTES) -> bool:
+    """Whether ``nbytes`` can be written (and fsync'd) beside ``path`` now: a real probe file,
+    deleted at once, since free-space figures miss quotas and reserved blocks."""
+    if "://" in path and not path.startswith("file://"):
+        return True  # object stores do not fill up
+    folder = Path(path.removeprefix("file://"))
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    probe = folder / f".pinpipe-space-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as out:
+            out.write(b"\0" * nbytes)
+            out.flush()
+            os.fsync(out.fileno())
+        return True
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 @dataclass
@@ -58,7 +89,8 @@ class Supervisor:
     def _thread(
         self, name: str, target: Callable[[], None], *, restart: bool = False
     ) -> threading.Thread:
-        """Run ``target`` in a thread; a failure restarts it with backoff or stops everything."""
+        """Run ``target`` in a thread; with ``restart`` a failure restarts it with backoff and a
+        full disk pauses it (``_pause``); without, or while stopping, a failure stops all."""
 
         def guarded() -> None:
             backoff = RESTART_MIN_S
@@ -69,7 +101,13 @@ class Supervisor:
                     self.status.set(name, "stopped")
                     return
                 except Exception as exc:
-                    if not restart or self._pipeline_stop.is_set():
+                    running = restart and not self._pipeline_stop.is_set()
+                    if running and isinstance(exc, DiskFullError):
+                        if self._pause(name, exc):
+                            continue
+                        self.status.set(name, "stopped")
+                        return
+                    if not running:
                         log.exception("%s failed; stopping", name)
                         self.status.set(name, "failed", exc)
                         self.errors.append(exc)
@@ -85,6 +123,31 @@ class Supervisor:
         thread = threading.Thread(target=guarded, name=name, daemon=True)
         thread.start()
         return thread
+
+    def _pause(self, name: str, exc: DiskFullError) -> bool:
+        """Wait until ``exc.path`` has room again; False when ``pinpipe up`` stops meanwhile.
+
+        Nothing is lost by stopping the stage: it resumes from its committed positions (the
+        sink's offsets, the stream tables' app transactions), which a failed write never moved.
+        """
+        every = self.settings.lake.disk_full_retry_s
+        log.error(
+            "%s disk full at %s: pausing %s, retrying every %g s; free space on that filesystem "
+            "(or move %s.%s) to resume (%s)",
+            exc.store,
+            exc.path,
+            name,
+            every,
+            exc.store,
+            exc.setting,
+            exc,
+        )
+        self.status.set(name, "paused", exc)
+        while not self._pipeline_stop.wait(every):
+            if has_room(exc.path):
+                log.warning("%s disk has room again at %s: %s resumes", exc.store, exc.path, name)
+                return True
+        return False
 
     def _run_sink(self) -> None:
         self.sink.reset()  # after a failure, resume from committed offsets, not memory
