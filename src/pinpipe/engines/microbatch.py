@@ -21,11 +21,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import cache
 
+import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinpipe.engines.base import Engine, StreamStats, WindowsMerged
+from pinpipe.engines.base import Engine, StreamStats, WindowsMerged, raw_schema
 from pinpipe.engines.realtime import RealtimeWindows
 from pinpipe.lake.delta import Appender, Positions
 from pinpipe.lake.feeds import Partition, table_partitions
@@ -34,7 +36,7 @@ from pinpipe.lake.line import TableName, lake_line, table_of_topic
 from pinpipe.lake.quarantine import with_stage
 from pinpipe.log.base import Log, LogRecord, resume_at
 from pinpipe.settings import StreamSettings
-from pinpipe.transform.cleaning import clean
+from pinpipe.transform.cleaning import clean, clean_in_one, split_cleaned
 from pinpipe.transform.realtime import META_SCHEMA, MicroBatch
 
 log = logging.getLogger(__name__)
@@ -46,10 +48,16 @@ Plan = Callable[[Sequence[bytes]], dict[str, pa.Table]]
 
 def _clean_outputs(table: TableName) -> Callable[[ir.Table], dict[str, ir.Table]]:
     def build(raw: ir.Table) -> dict[str, ir.Table]:
-        cleaned = clean(table, raw)
-        return {"rows": cleaned.rows, "rejects": cleaned.rejects}
+        return {"both": clean_in_one(table, raw)}
 
     return build
+
+
+@cache
+def _schemas(table: TableName) -> tuple[pa.Schema, pa.Schema]:
+    """The pyarrow schemas of ``clean``'s rows and rejects for ``table``."""
+    cleaned = clean(table, ibis.table(raw_schema(table), name="raw"))
+    return cleaned.rows.schema().to_pyarrow(), cleaned.rejects.schema().to_pyarrow()
 
 
 def positions_after(records: Sequence[LogRecord]) -> Positions:
@@ -143,8 +151,9 @@ class MicroBatchStream:
         ends = positions_after(records)
         if table not in self._plans:
             self._plans[table] = self._engine.prepare_lines(table, _clean_outputs(table))
-        out = self._plans[table]([lake_line(r) for r in records])
-        rows, rejects = out["rows"], with_stage(out["rejects"], "stream")
+        both = self._plans[table]([lake_line(r) for r in records])["both"]
+        rows, rejects = split_cleaned(table, both, *_schemas(table))
+        rejects = with_stage(rejects, "stream")
         quarantine, target = self._targets(table)
         n_rejects = quarantine.append(rejects, ends) if rejects.num_rows else 0
         n_rows = target.append(rows, ends)
