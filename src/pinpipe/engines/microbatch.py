@@ -84,6 +84,8 @@ class MicroBatchStream:
             RealtimeWindows(lake, engine.tables, settings) if settings.realtime else None
         )
         self.stats = StreamStats()
+        self._flusher: threading.Thread | None = None
+        self._flush_error: Exception | None = None
 
     def _targets(self, table: TableName) -> tuple[Appender, Appender]:
         """The quarantine and stream tables of ``table``, opened once."""
@@ -138,8 +140,12 @@ class MicroBatchStream:
             if records:
                 self._commit(table, records)
                 consumed += len(records)
-        if self._windows is not None and (self._windows.due() or not consumed):
-            self._windows.flush()
+        if self._flush_error is not None:  # the flusher's failure is the job's (disk full...)
+            error, self._flush_error = self._flush_error, None
+            raise error
+        windows = self._windows
+        if windows is not None and self._flusher is None and (windows.due() or not consumed):
+            windows.flush()
         return consumed
 
     def flush(self) -> None:
@@ -171,10 +177,32 @@ class MicroBatchStream:
         )
 
     def run(self, stop: threading.Event, *, once: bool = False) -> None:
+        done = threading.Event()
+        if self._windows is not None and not once:
+            self._flusher = threading.Thread(
+                target=self._flush_windows, args=(done,), name="realtime-flush", daemon=True
+            )
+            self._flusher.start()
         try:
             self._run(stop, once=once)
         finally:
+            done.set()
+            if self._flusher is not None:
+                self._flusher.join()
+                self._flusher = None
             self.flush()
+
+    def _flush_windows(self, done: threading.Event) -> None:
+        """Merge the window counts every ``realtime_flush_ms``, off the micro-batch path; a
+        failure is raised by the next micro-batch, so it stops (and restarts) the job."""
+        assert self._windows is not None
+        every = self._settings.realtime_flush_ms / 1000
+        while not done.wait(every):
+            try:
+                self._windows.flush()
+            except Exception as exc:
+                self._flush_error = exc
+                return
 
     def _run(self, stop: threading.Event, *, once: bool = False) -> None:
         """Micro-batch every trigger interval until ``stop`` (or, with ``once``, until drained)."""

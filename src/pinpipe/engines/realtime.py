@@ -11,12 +11,15 @@ counted and the partition's clock (highest ingest time seen), as Delta app trans
   end of every micro-batch, before its checkpoint moves on.
 
 Flushing every ``stream.realtime_flush_ms`` rather than per micro-batch keeps the MERGEs off
-the latency path of the stream tables.
+the latency path of the stream tables; the micro-batch job flushes on a thread of its own, so
+``add`` and ``flush`` share a lock that ``flush`` holds only to take its snapshot and to
+record what it committed, never during a MERGE.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -55,6 +58,11 @@ class RealtimeWindows:
         self._pending: dict[str, list[pa.Table]] = {}
         self._last_flush = time.monotonic()
         self._listeners: list[Callable[[int], None]] = []
+        self._lock = threading.RLock()
+        """Guards the dictionaries above: ``add`` and a flush on another thread."""
+        self._flushing = threading.Lock()
+        self._generation = 0
+        """Bumped by ``reset``: a flush that began before it records nothing afterwards."""
 
     def on_merged(self, callback: Callable[[int], None]) -> None:
         """Call ``callback(closed_before_ms)`` after every merge (see ``closed_before``)."""
@@ -91,15 +99,20 @@ class RealtimeWindows:
     def positions(self, table: TableName, partitions: list[tuple[str, int]]) -> Positions:
         """Per partition, the lowest offset any aggregate fed by ``table`` has committed."""
         low: Positions = {}
-        for aggregate in self._feeding(table):
-            self._load(aggregate, partitions)
-            for tp in partitions:
-                offset = self._committed[aggregate.name][tp]
-                low[tp] = min(low.get(tp, offset), offset)
+        with self._lock:
+            for aggregate in self._feeding(table):
+                self._load(aggregate, partitions)
+                for tp in partitions:
+                    offset = self._committed[aggregate.name][tp]
+                    low[tp] = min(low.get(tp, offset), offset)
         return low
 
     def add(self, batch: MicroBatch) -> None:
         """Count ``batch`` into every aggregate its table feeds (in memory until ``flush``)."""
+        with self._lock:
+            self._add(batch)
+
+    def _add(self, batch: MicroBatch) -> None:
         records = batch.records
         if records.num_rows == 0:
             return
@@ -154,30 +167,38 @@ class RealtimeWindows:
 
     def flush(self) -> int:
         """Merge every pending delta into its table; returns the window rows merged."""
-        merged = 0
-        for name in list(self._pending):
-            aggregate = next(a for a in AGGREGATES if a.name == name)
-            parts = self._pending.pop(name)
-            counted, committed = self._counted[name], self._committed[name]
-            txns = {app_id(APP_PREFIX, t, p): end for (t, p), end in counted.items()}
-            txns |= {app_id(CLOCK_PREFIX, t, p): s for (t, p), s in self._clock[name].items()}
-            if counted == committed:
-                continue
-            rows = combine(aggregate, parts) if parts else None
-            if rows is None or rows.num_rows == 0:
-                # Nothing to add, but the offsets moved: record them with an empty commit of
-                # the pending shape so a restart does not re-read the same records for ever.
-                rows = aggregate.schema.empty_table()
-            self._store.merge_sums(
-                self._lake.realtime(name),
-                rows,
-                keys=["window_start", *aggregate.keys],
-                sums=[aggregate.measure, *aggregate.sums],
-                txns=txns,
-            )
-            committed.update(counted)
-            merged += rows.num_rows
-        self._last_flush = time.monotonic()
+        with self._flushing:
+            with self._lock:
+                generation = self._generation
+                work = []
+                for name in list(self._pending):
+                    parts = self._pending.pop(name)
+                    counted = dict(self._counted[name])
+                    if counted == self._committed[name]:
+                        continue
+                    work.append((name, parts, counted, dict(self._clock.get(name, {}))))
+                self._last_flush = time.monotonic()
+            merged = 0
+            for name, parts, counted, clock in work:
+                aggregate = next(a for a in AGGREGATES if a.name == name)
+                txns = {app_id(APP_PREFIX, t, p): end for (t, p), end in counted.items()}
+                txns |= {app_id(CLOCK_PREFIX, t, p): s for (t, p), s in clock.items()}
+                rows = combine(aggregate, parts) if parts else None
+                if rows is None or rows.num_rows == 0:
+                    # Nothing to add, but the offsets moved: record them with an empty commit
+                    # of the pending shape so a restart does not re-read the same records.
+                    rows = aggregate.schema.empty_table()
+                self._store.merge_sums(
+                    self._lake.realtime(name),
+                    rows,
+                    keys=["window_start", *aggregate.keys],
+                    sums=[aggregate.measure, *aggregate.sums],
+                    txns=txns,
+                )
+                with self._lock:
+                    if self._generation == generation:
+                        self._committed[name].update(counted)
+                merged += rows.num_rows
         if merged:
             log.info("realtime: %d window rows merged", merged)
             closed = self.closed_before()
@@ -191,7 +212,9 @@ class RealtimeWindows:
 
     def reset(self) -> None:
         """Forget memory (pending deltas too): the next batch re-reads what is committed."""
-        self._committed.clear()
-        self._clock.clear()
-        self._counted.clear()
-        self._pending.clear()
+        with self._lock:
+            self._generation += 1
+            self._committed.clear()
+            self._clock.clear()
+            self._counted.clear()
+            self._pending.clear()
