@@ -9,9 +9,10 @@
 │   ├── ``UnknownPartitionError`` partition number outside the topic's range (terminal)
 │   ├── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
 │   ├── ``IdempotencyConflictError`` an idempotency key reused for other records (terminal)
-│   └── ``TopicLimitError``       creating a topic past ``topics.max_topics`` (terminal)
+│   ├── ``TopicLimitError``       creating a topic past ``topics.max_topics`` (terminal)
+│   └── ``LogUnavailableError``   the log cannot be reached now: Kafka brokers down
 ├── ``IngestError``          a request the ingest API refuses (carries HTTP status and code)
-│   └── ``RetryLaterError``       rate limited (429) or draining (503), with Retry-After
+│   └── ``RetryLaterError``       rate limited (429), draining or log unavailable (503)
 ├── ``StorageError``         the lake's storage refused a read or write (names the object)
 └── ``JobError``             a batch or stream job failed (transient unless stated)
 
@@ -112,6 +113,15 @@ class TopicLimitError(LogError):
         self.limit = limit
 
 
+class LogUnavailableError(LogError):
+    """The log cannot be reached right now (no Kafka broker answers); retry later.
+
+    The ingest API answers it with 503 + Retry-After; the sink and the stream job wait and
+    resume where they had committed."""
+
+    transient = True
+
+
 class IngestError(PinpipeError):
     """A request refused at the door: HTTP ``status`` with an application ``code``."""
 
@@ -123,7 +133,8 @@ class IngestError(PinpipeError):
 
 
 class RetryLaterError(IngestError):
-    """A request refused for now (429 rate limit, 503 draining): retry after ``retry_after`` s."""
+    """A request refused for now (429 rate limit, 503 draining or log unavailable): retry after
+    ``retry_after`` s."""
 
     transient = True
 

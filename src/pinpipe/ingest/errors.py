@@ -14,6 +14,7 @@ from pinpipe.errors import (
     IngestError,
     InvalidTopicError,
     LogError,
+    LogUnavailableError,
     OffsetOutOfRangeError,
     PinpipeError,
     RetryLaterError,
@@ -24,6 +25,11 @@ from pinpipe.errors import (
 
 TOPIC_LIMIT = 40303
 """A topic refused because the log holds ``topics.max_topics`` already."""
+
+LOG_UNAVAILABLE = 50302
+"""The log cannot be reached (no Kafka broker answers): 503 with Retry-After."""
+LOG_UNAVAILABLE_RETRY_AFTER_S = 5
+"""What ``Retry-After`` tells a client to wait while the log is unavailable."""
 
 
 class KinesisError(IngestError):
@@ -37,7 +43,8 @@ def from_log_error(exc: PinpipeError) -> IngestError:
     """The HTTP answer to a log failure: client mistakes are 4xx, storage trouble 500.
 
     Codes follow Confluent's table: 40002 bad request (invalid topic name), 40401 unknown
-    topic, 40402 unknown partition, 50003 retriable and 50002 other backend errors.
+    topic, 40402 unknown partition, 50003 retriable and 50002 other backend errors; the log
+    being unreachable is 503 with Retry-After (``unavailable``).
     """
     if isinstance(exc, IngestError):
         return exc
@@ -51,6 +58,8 @@ def from_log_error(exc: PinpipeError) -> IngestError:
         return IngestError(403, TOPIC_LIMIT, str(exc))
     if isinstance(exc, OffsetOutOfRangeError):
         return IngestError(400, 40002, str(exc))
+    if isinstance(exc, LogUnavailableError):
+        return unavailable(exc)
     if isinstance(exc, LogError):
         code = 50003 if exc.transient else 50002
         return IngestError(500, code, f"the log could not store the records: {exc}")
@@ -60,6 +69,17 @@ def from_log_error(exc: PinpipeError) -> IngestError:
 def internal_error() -> IngestError:
     """What a client sees for a bug: a fixed message, details go to the server log only."""
     return IngestError(500, 500, "internal server error; the server log has the details")
+
+
+def unavailable(exc: LogUnavailableError) -> RetryLaterError:
+    """The log is unreachable: nothing of the request is acknowledged; send it again later."""
+    return RetryLaterError(
+        503,
+        LOG_UNAVAILABLE,
+        f"the log is unavailable, the records are not acknowledged: {exc}; send them again "
+        f"after {LOG_UNAVAILABLE_RETRY_AFTER_S} s",
+        LOG_UNAVAILABLE_RETRY_AFTER_S,
+    )
 
 
 def shutting_down() -> RetryLaterError:

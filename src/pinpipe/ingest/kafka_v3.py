@@ -27,7 +27,7 @@ from pydantic_core import ErrorDetails
 from pinpipe.errors import IngestError, PinpipeError
 from pinpipe.ingest import idempotency, models
 from pinpipe.ingest.core import Request, Response, Route, json_response
-from pinpipe.ingest.errors import from_log_error, invalid
+from pinpipe.ingest.errors import LOG_UNAVAILABLE, from_log_error, invalid
 from pinpipe.log.base import Position, ProduceRecord
 
 if TYPE_CHECKING:
@@ -265,6 +265,8 @@ async def _reports(
             yield orjson.dumps(_report(topic, position, doc, record)) + b"\n"
         except PinpipeError as exc:
             error = from_log_error(exc)
+            if error.code == LOG_UNAVAILABLE:
+                ctx.metrics.reject("log_unreachable")
             yield orjson.dumps({"error_code": error.status, "message": error.message}) + b"\n"
 
 
