@@ -26,7 +26,7 @@ from pinpipe.errors import (
 TOPIC_LIMIT = 40303
 """A topic refused because the log holds ``topics.max_topics`` already."""
 
-LOG_UNAVAILABLE = 50302
+LOG_UNAVAILABLE = 50303
 """The log cannot be reached (no Kafka broker answers): 503 with Retry-After."""
 LOG_UNAVAILABLE_RETRY_AFTER_S = 5
 """What ``Retry-After`` tells a client to wait while the log is unavailable."""

@@ -96,9 +96,15 @@ _UNREACHABLE = frozenset(
         KafkaError.NETWORK_EXCEPTION,
         KafkaError.NOT_ENOUGH_REPLICAS,
         KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        # The client lost the partition's leader from its metadata (the broker went away):
+        # pinpipe checks a partition exists before it asks for one, so it is not a bad number.
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._DESTROY_BROKER,  # a broker connection torn down as the broker went away
     }
 )
-"""Errors that mean "no broker (or not enough replicas) answers now": ``LogUnavailableError``."""
+"""Errors that mean "no broker (or not enough replicas) answers now": ``LogUnavailableError``,
+as is any other error librdkafka marks retriable (see ``_unreachable``)."""
 
 _INFORMATIONAL = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
 """Consumer events about connections; librdkafka reconnects by itself, so reads go on."""
@@ -616,7 +622,7 @@ def _delivered(
     if error is not None:
         if error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
             return UnknownTopicError(topic)
-        if error.code() in _UNREACHABLE:
+        if _unreachable(error):
             return LogUnavailableError(
                 f"the Kafka broker is unavailable: {missing} records for {topic!r} were not "
                 f"confirmed within {timeout:g} s ({error.str()})"
@@ -635,10 +641,15 @@ def _failure(what: str, error: KafkaError | KafkaException) -> LogError:
     """``what`` failed because of ``error``: ``LogUnavailableError`` if no broker answered."""
     cause = error.args[0] if isinstance(error, KafkaException) and error.args else error
     if isinstance(cause, KafkaError):
-        if cause.code() in _UNREACHABLE:
+        if _unreachable(cause):
             return LogUnavailableError(f"{what}: the Kafka broker is unavailable ({cause.str()})")
         return LogError(f"{what}: {cause.str()}")
     return LogError(f"{what}: {error}")
+
+
+def _unreachable(error: KafkaError) -> bool:
+    """The brokers cannot be reached or serve the request now; the same call may work later."""
+    return error.code() in _UNREACHABLE or (error.retriable() and not error.fatal())
 
 
 _warned_on_loop: set[str] = set()

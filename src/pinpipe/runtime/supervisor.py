@@ -9,7 +9,7 @@ for as long as it takes; only the API failing to start stops the process.
 The log going away (a Kafka broker stopped: ``LogUnavailableError``) is an outage, not a bug:
 one warning line when it starts and one a minute while it lasts (no stack traces), retries
 every ``UNAVAILABLE_RETRY_MAX_S`` at most, so a returning broker is used within seconds, and
-an info line when the stage works again. A restarted sink or stream shows ``restarting`` in
+a line when the stage works again. A restarted sink or stream shows ``restarting`` in
 the stage health until its first pass over the log succeeds (its ``beat``).
 """
 
@@ -85,7 +85,7 @@ class Supervisor:
 
         def beat() -> None:
             if outage:
-                log.info("%s: the log answers again after %.0fs; resumed", name, _ago(outage[0]))
+                log.warning("%s: the log answers again after %.0fs; resumed", name, _ago(outage[0]))
                 outage.clear()
             self.status.alive(name)
 
