@@ -256,11 +256,11 @@ class KafkaLog(Log):
         count = self._partitions.get(topic)
         return None if count is None else TopicInfo(topic, count)
 
-    def _metadata(self, timeout: float = REQUEST_TIMEOUT_S) -> dict[str, int]:
+    def _metadata(self, timeout: float | None = None) -> dict[str, int]:
         """Every topic's partition count, fresh from the brokers (and cached for lookups)."""
         _off_loop("list_topics")
         try:
-            metadata = self._admin.list_topics(timeout=timeout)
+            metadata = self._admin.list_topics(timeout=timeout or REQUEST_TIMEOUT_S)
         except KafkaException as exc:
             raise _failure("could not read topic metadata from Kafka", exc) from exc
         counts = {
@@ -271,7 +271,7 @@ class KafkaLog(Log):
         self._partitions.update(counts)
         return counts
 
-    def _partition_count(self, topic: str, timeout: float = REQUEST_TIMEOUT_S) -> int:
+    def _partition_count(self, topic: str, timeout: float | None = None) -> int:
         count = self._partitions.get(topic)
         if count is None:
             validate_topic(topic)
@@ -280,9 +280,7 @@ class KafkaLog(Log):
                 raise UnknownTopicError(topic)
         return count
 
-    def _check_partition(
-        self, topic: str, partition: int, timeout: float = REQUEST_TIMEOUT_S
-    ) -> None:
+    def _check_partition(self, topic: str, partition: int, timeout: float | None = None) -> None:
         count = self._partition_count(topic, timeout)
         if not 0 <= partition < count:
             count = self._metadata(timeout).get(topic, count)  # partitions may have been added

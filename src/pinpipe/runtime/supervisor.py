@@ -102,6 +102,13 @@ class Supervisor:
                     self.status.set(name, "stopped")
                     return
                 except Exception as exc:
+                    unreachable = isinstance(exc, LogUnavailableError)
+                    if restart and self._pipeline_stop.is_set() and unreachable:
+                        # Stopping with the log away: what was not committed is read again
+                        # on the next start, so this is no failure of the stage.
+                        log.warning("%s stopped with the log unreachable: %s", name, exc)
+                        self.status.set(name, "stopped", exc)
+                        return
                     if not restart or self._pipeline_stop.is_set():
                         log.exception("%s failed; stopping", name)
                         self.status.set(name, "failed", exc)
@@ -110,10 +117,9 @@ class Supervisor:
                         return
                     if time.monotonic() - started >= HEALTHY_AFTER_S:
                         backoff = RESTART_MIN_S
-                    cap = RESTART_MAX_S
-                    if isinstance(exc, LogUnavailableError):
-                        cap = UNAVAILABLE_RETRY_MAX_S
-                        backoff = min(backoff, cap)
+                    cap = UNAVAILABLE_RETRY_MAX_S if unreachable else RESTART_MAX_S
+                    backoff = min(backoff, cap)
+                    if unreachable:
                         _report_outage(name, exc, outage, backoff)
                     else:
                         log.exception("%s failed; restarting in %.0fs", name, backoff)
@@ -206,7 +212,7 @@ def _ago(since: float) -> float:
     return time.monotonic() - since
 
 
-def _report_outage(name: str, exc: LogUnavailableError, outage: list[float], wait: float) -> None:
+def _report_outage(name: str, exc: Exception, outage: list[float], wait: float) -> None:
     """A line when the log becomes unreachable, then one per ``UNAVAILABLE_REMIND_S``."""
     now = time.monotonic()
     if not outage:
