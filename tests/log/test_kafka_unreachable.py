@@ -7,6 +7,9 @@ away and coming back under a running pipeline is ``tests/e2e/test_broker_outage.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from pinpipe.errors import ConfigError, LogUnavailableError
@@ -48,3 +51,26 @@ def test_appends_and_reads_without_a_broker_fail_as_unavailable(
             log.topics()
         with pytest.raises(LogUnavailableError, match="offsets of group"):
             log.committed("pinpipe-sink", "a.pin", 0)
+
+
+@pytest.mark.timeout(60)
+def test_a_blocking_call_on_an_event_loop_is_logged_as_the_bug_it_is(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker call on a loop's thread would stall every request of that loop for as long
+    as the broker takes (the whole timeout when it is down); the log names the call."""
+    monkeypatch.setattr(kafka_module, "REQUEST_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(kafka_module, "_warned_on_loop", set())
+    with KafkaLog(_nowhere()) as log:
+        log_calls = ThreadPoolExecutor(1)
+
+        async def handler() -> None:
+            with pytest.raises(LogUnavailableError):  # off the loop: as the ingest app does
+                await asyncio.get_running_loop().run_in_executor(log_calls, log.topics)
+            assert "event loop" not in caplog.text
+            with pytest.raises(LogUnavailableError):  # on the loop: the bug
+                log.topics()
+
+        asyncio.run(handler())
+        log_calls.shutdown()
+    assert "blocking Kafka call list_topics on an event loop thread" in caplog.text
