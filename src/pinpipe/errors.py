@@ -10,9 +10,11 @@
 │   ├── ``OffsetOutOfRangeError`` offset before the log start or past its end (terminal)
 │   ├── ``IdempotencyConflictError`` an idempotency key reused for other records (terminal)
 │   ├── ``TopicLimitError``       creating a topic past ``topics.max_topics`` (terminal)
-│   └── ``LogFullError``          the log's disk is full (also a ``DiskFullError``)
+│   ├── ``LogFullError``          the log's disk is full (also a ``DiskFullError``)
+│   └── ``LogUnavailableError``   the log cannot be reached now: Kafka brokers down
 ├── ``IngestError``          a request the ingest API refuses (carries HTTP status and code)
-│   └── ``RetryLaterError``       429 rate limit, 503 draining, 507 log disk full; Retry-After
+│   └── ``RetryLaterError``       429 rate limit, 503 draining or log unavailable, 507 log disk
+│                                 full; Retry-After
 ├── ``StorageError``         the lake's storage refused a read or write (names the object)
 │   └── ``LakeFullError``         the lake's disk is full (also a ``DiskFullError``)
 ├── ``DiskFullError``        a write found no space on its disk (names the path; freeing space
@@ -116,6 +118,15 @@ class TopicLimitError(LogError):
         self.limit = limit
 
 
+class LogUnavailableError(LogError):
+    """The log cannot be reached right now (no Kafka broker answers); retry later.
+
+    The ingest API answers it with 503 + Retry-After; the sink and the stream job wait and
+    resume where they had committed."""
+
+    transient = True
+
+
 class IngestError(PinpipeError):
     """A request refused at the door: HTTP ``status`` with an application ``code``."""
 
@@ -127,7 +138,8 @@ class IngestError(PinpipeError):
 
 
 class RetryLaterError(IngestError):
-    """A request refused for now (429 rate limit, 503 draining, 507 full log disk): retry after
+    """A request refused for now (429 rate limit, 503 draining or log unavailable, 507 full
+    log disk): retry after
     ``retry_after`` s."""
 
     transient = True

@@ -102,6 +102,10 @@ class LogSettings(_Section):
     """Embedded log: keep at most this many key+value bytes per partition (0: unlimited)."""
     replication_factor: int = Field(1, ge=1)
     """Replicas of a topic pinpipe creates on Kafka."""
+    produce_timeout_ms: int = Field(5000, ge=100, le=300_000)
+    """Kafka backend: the longest an append waits for the brokers' delivery reports (librdkafka
+    ``message.timeout.ms``). Past it the records fail and are not acknowledged: with the
+    brokers down, the ingest API answers 503 + Retry-After within about this, never hangs."""
     kafka: dict[str, str | int | float | bool] = Field(default_factory=dict, repr=False)
     """Extra librdkafka settings for every client, e.g. SASL/SSL:
     ``PINPIPE_LOG__KAFKA='{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", ...}'``."""

@@ -17,6 +17,7 @@ import base64
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -143,18 +144,36 @@ def _properties(data_dir: Path, port: int, controller_port: int) -> str:
 
 @dataclass
 class Broker:
-    """A running broker process and where it keeps its files."""
+    """A running broker process and where it keeps its files (``workdir``, its data in
+    ``workdir/data``), on ports fixed in ``workdir/server.properties``."""
 
     process: subprocess.Popen[bytes]
     bootstrap: str
     workdir: Path
+    libs: Path
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL) and delete its files."""
+        self.halt(timeout=timeout)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def halt(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        """Stop the broker process with ``sig`` (SIGTERM then SIGKILL after ``timeout``; or
+        SIGKILL at once: a crash), keeping its files so that ``restart`` brings it back."""
+        if sig == signal.SIGKILL:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
         terminate(self.process.pid, timeout)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def restart(self) -> None:
+        """Start the halted broker again on the same ports and data: every record and
+        committed offset it held is there again (after a kill -9, once it recovered its log)."""
+        if self.process.poll() is None:
+            raise BrokerError("the broker is still running; halt() it first")
+        self.process = _launch(self.libs, self.workdir, detach=False)
+        _wait_ready(self)
 
 
 def _java(libs: Path, main: str, *args: str, log_config: Path) -> list[str]:
@@ -193,22 +212,27 @@ def start(workdir: Path, version: str = KAFKA_VERSION, *, detach: bool = False) 
     done = subprocess.run(fmt, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BrokerError(f"formatting Kafka storage failed:\n{done.stdout}{done.stderr}")
-    console = (workdir / "console.log").open("wb")
-    process = subprocess.Popen(
-        _java(libs, "kafka.Kafka", str(props), log_config=log_config),
-        stdin=subprocess.DEVNULL,
-        stdout=console,
-        stderr=subprocess.STDOUT,
-        start_new_session=detach,
-    )
-    console.close()
-    broker = Broker(process, f"127.0.0.1:{port}", workdir)
+    broker = Broker(_launch(libs, workdir, detach=detach), f"127.0.0.1:{port}", workdir, libs)
     try:
         _wait_ready(broker)
     except BaseException:
         broker.stop()
         raise
     return broker
+
+
+def _launch(libs: Path, workdir: Path, *, detach: bool) -> subprocess.Popen[bytes]:
+    """The broker process on ``workdir``'s formatted storage and ``server.properties``."""
+    log_config = workdir / "log4j.properties"
+    props = workdir / "server.properties"
+    with (workdir / "console.log").open("ab") as console:
+        return subprocess.Popen(
+            _java(libs, "kafka.Kafka", str(props), log_config=log_config),
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=detach,
+        )
 
 
 def _wait_ready(broker: Broker) -> None:

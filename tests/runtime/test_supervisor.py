@@ -9,6 +9,7 @@ import pytest
 
 from pinpipe.emulator.generator import SourceTables
 from pinpipe.lake import open_lake
+from pinpipe.log import kafka as kafka_module
 from pinpipe.log.embedded import EmbeddedLog
 from pinpipe.runtime import supervisor as supervisor_module
 from pinpipe.runtime.supervisor import Supervisor
@@ -75,3 +76,45 @@ def test_up_serves_the_quality_gauges_on_its_metrics(
         runner.join(60)
     assert "pinpipe_quality_status{" in found and "pinpipe_quality_observed{" in found
     assert 'scope="clock"' in found  # judged by the clock, with no new data needed
+
+
+def test_an_unreachable_log_is_retried_for_as_long_as_it_takes(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No Kafka broker at all: the sink and the stream job fail attempt after attempt, say so
+    once (not once per attempt), show ``restarting`` with the reason, and never give up."""
+    monkeypatch.setattr(supervisor_module, "RESTART_MIN_S", 0.05)
+    monkeypatch.setattr(supervisor_module, "UNAVAILABLE_RETRY_MAX_S", 0.1)
+    monkeypatch.setattr(kafka_module, "REQUEST_TIMEOUT_S", 0.2)
+    cfg = load_settings(
+        home=settings.home,
+        **{
+            "ingest.port": free_port(),
+            "log.backend": "kafka",
+            "log.bootstrap_servers": f"127.0.0.1:{free_port()}",  # nothing listens there
+            "console.enabled": False,
+        },
+    )
+    sup = Supervisor(cfg)
+    runner = threading.Thread(target=sup.run)
+    runner.start()
+
+    def restarts() -> list[int]:
+        stages = sup.status.snapshot()["stages"]
+        return [stages.get(s, {}).get("restarts", 0) for s in ("sink", "stream")]
+
+    try:
+        assert sup.ready.wait(30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and min(restarts()) < 20:
+            time.sleep(0.05)
+        stages = sup.status.snapshot()["stages"]
+    finally:
+        sup.stop.set()
+        runner.join(60)
+    assert min(restarts()) >= 20 and not sup.errors and not runner.is_alive()
+    for stage in ("sink", "stream"):
+        assert stages[stage]["state"] == "restarting"
+        assert "the Kafka broker is unavailable" in stages[stage]["last_error"]
+        said = [r for r in caplog.records if r.getMessage().startswith(f"{stage}: the log is")]
+        assert len(said) == 1 and said[0].levelname == "WARNING" and not said[0].exc_info

@@ -64,6 +64,15 @@ class PipelineStatus:
             health.state = state
             health.since = time.time()
 
+    def alive(self, stage: str) -> None:
+        """The stage did a pass that worked: ``running`` again if it was restarting (cheap,
+        called after every pass; a stage already running keeps its ``since``)."""
+        with self._lock:
+            health = self._stages.setdefault(stage, StageHealth())
+            if health.state in ("starting", "restarting"):
+                health.state = "running"
+                health.since = time.time()
+
     def batch_ran(self, raw_records: int, seconds: float) -> None:
         with self._lock:
             self._batch = BatchRun(time.time(), raw_records, seconds)

@@ -95,8 +95,15 @@ class StreamRunner(Protocol):
 
     stats: StreamStats
 
-    def run(self, stop: threading.Event, *, once: bool = False) -> None:
-        """Work until ``stop`` is set (or, with ``once``, until what the log holds is written)."""
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        once: bool = False,
+        beat: Callable[[], None] | None = None,
+    ) -> None:
+        """Work until ``stop`` is set (or, with ``once``, until what the log holds is written);
+        ``beat()`` after each pass that worked (the supervisor's stage health)."""
 
     def reset(self) -> None:
         """Forget in-memory positions: the next step resumes where the Delta tables say."""

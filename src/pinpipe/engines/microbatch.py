@@ -176,7 +176,13 @@ class MicroBatchStream:
             "stream %s: %d records → %d rows, %d rejects", table, len(records), n_rows, n_rejects
         )
 
-    def run(self, stop: threading.Event, *, once: bool = False) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        once: bool = False,
+        beat: Callable[[], None] | None = None,
+    ) -> None:
         done = threading.Event()
         if self._windows is not None and not once:
             self._flusher = threading.Thread(
@@ -184,7 +190,7 @@ class MicroBatchStream:
             )
             self._flusher.start()
         try:
-            self._run(stop, once=once)
+            self._run(stop, once=once, beat=beat)
         finally:
             done.set()
             if self._flusher is not None:
@@ -204,14 +210,19 @@ class MicroBatchStream:
                 self._flush_error = exc
                 return
 
-    def _run(self, stop: threading.Event, *, once: bool = False) -> None:
-        """Micro-batch every trigger interval until ``stop`` (or, with ``once``, until drained)."""
+    def _run(self, stop: threading.Event, *, once: bool, beat: Callable[[], None] | None) -> None:
+        """Micro-batch every trigger interval until ``stop`` (or, with ``once``, until drained).
+
+        A log failure (the Kafka broker gone) propagates; run again after ``reset`` the job
+        resumes at the positions its Delta tables hold, so nothing is appended twice."""
         interval = self._settings.trigger_interval_ms / 1000
         spacing = min(self._settings.min_batch_spacing_ms / 1000, interval)
         while not stop.is_set():
             started = time.monotonic()
             mark = self._log.append_mark()
             consumed = self.step()
+            if beat is not None:
+                beat()
             if once and consumed == 0:
                 return
             if consumed < self._settings.max_batch:

@@ -38,6 +38,7 @@ from pinpipe.ingest.core import (
 )
 from pinpipe.ingest.errors import (
     INSUFFICIENT_STORAGE,
+    LOG_UNAVAILABLE,
     TOPIC_LIMIT,
     from_log_error,
     internal_error,
@@ -50,6 +51,8 @@ from pinpipe.settings import OPEN_TOPICS, IngestSettings, TopicSettings
 logger = logging.getLogger("pinpipe.ingest")
 
 Scope = dict[str, Any]
+
+UNAVAILABLE_LOG_EVERY_S = 10.0
 
 
 class IngestApp:
@@ -71,6 +74,8 @@ class IngestApp:
         self.inflight = 0
         self.access = AccessLog()
         self._closed = False
+        self._unavailable_logged_at = -UNAVAILABLE_LOG_EVERY_S
+        self._unavailable_refused = 0
 
     def start_drain(self) -> None:
         """Stop taking new work: answer 503 + Retry-After; ``/readyz`` turns 503."""
@@ -179,7 +184,9 @@ class IngestApp:
             return self._refuse(exc, door)
         except PinpipeError as exc:
             mapped = from_log_error(exc)
-            if mapped.status >= 500 and not isinstance(exc, DiskFullError):  # logged once
+            if mapped.code == LOG_UNAVAILABLE:
+                self._log_unavailable(exc)
+            elif mapped.status >= 500 and not isinstance(exc, DiskFullError):  # logged once
                 logger.error("%s %s failed: %s", request.method, request.path, exc)
             return self._refuse(mapped, door)
         except Disconnected:
@@ -187,6 +194,21 @@ class IngestApp:
         except Exception:
             logger.exception("%s %s failed", request.method, request.path)
             return self._refuse(internal_error(), door)
+
+    def _log_unavailable(self, exc: PinpipeError) -> None:
+        """One line per ``UNAVAILABLE_LOG_EVERY_S`` while the log is unreachable, not one per
+        refused request (a busy server refuses thousands a second then)."""
+        now = time.monotonic()
+        self._unavailable_refused += 1
+        if now - self._unavailable_logged_at >= UNAVAILABLE_LOG_EVERY_S:
+            logger.warning(
+                "the log is unavailable, answering produce requests with 503 + Retry-After "
+                "(%d refused since the last such line): %s",
+                self._unavailable_refused,
+                exc,
+            )
+            self._unavailable_logged_at = now
+            self._unavailable_refused = 0
 
     def _refuse(self, exc: IngestError, door: Door) -> Response:
         reason = {401: "unauthenticated", 403: "forbidden", 413: "too_large", 429: "rate_limited"}
@@ -209,6 +231,7 @@ class IngestApp:
 _REASON_BY_CODE: dict[int | str, str] = {
     TOPIC_NOT_ALLOWED: "topic_not_allowed",
     TOPIC_LIMIT: "topic_limit",
+    LOG_UNAVAILABLE: "log_unreachable",
     OVERLOADED: "overloaded",
     INSUFFICIENT_STORAGE: "disk_full",
     408: "body_timeout",

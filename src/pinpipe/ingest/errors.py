@@ -15,6 +15,7 @@ from pinpipe.errors import (
     InvalidTopicError,
     LogError,
     LogFullError,
+    LogUnavailableError,
     OffsetOutOfRangeError,
     PinpipeError,
     RetryLaterError,
@@ -30,6 +31,11 @@ INSUFFICIENT_STORAGE = 50701
 DISK_FULL_RETRY_S = 5
 """The ``Retry-After`` of a 507: freeing space takes an operator, not milliseconds."""
 
+LOG_UNAVAILABLE = 50303
+"""The log cannot be reached (no Kafka broker answers): 503 with Retry-After."""
+LOG_UNAVAILABLE_RETRY_AFTER_S = 5
+"""What ``Retry-After`` tells a client to wait while the log is unavailable."""
+
 
 class KinesisError(IngestError):
     """An error of the Kinesis doors: ``code`` is the AWS ``__type``."""
@@ -42,8 +48,9 @@ def from_log_error(exc: PinpipeError) -> IngestError:
     """The HTTP answer to a log failure: client mistakes are 4xx, storage trouble 5xx.
 
     Codes follow Confluent's table: 40002 bad request (invalid topic name), 40401 unknown
-    topic, 40402 unknown partition, 50003 retriable and 50002 other backend errors; a full
-    disk is 507 Insufficient Storage (50701) with ``Retry-After``.
+    topic, 40402 unknown partition, 50003 retriable and 50002 other backend errors; the log
+    being unreachable is 503 with Retry-After (``unavailable``); a full disk is 507
+    Insufficient Storage (50701) with ``Retry-After``.
     """
     if isinstance(exc, IngestError):
         return exc
@@ -59,6 +66,8 @@ def from_log_error(exc: PinpipeError) -> IngestError:
         return IngestError(403, TOPIC_LIMIT, str(exc))
     if isinstance(exc, OffsetOutOfRangeError):
         return IngestError(400, 40002, str(exc))
+    if isinstance(exc, LogUnavailableError):
+        return unavailable(exc)
     if isinstance(exc, LogError):
         code = 50003 if exc.transient else 50002
         return IngestError(500, code, f"the log could not store the records: {exc}")
@@ -80,6 +89,17 @@ def insufficient_storage() -> RetryLaterError:
 def internal_error() -> IngestError:
     """What a client sees for a bug: a fixed message, details go to the server log only."""
     return IngestError(500, 500, "internal server error; the server log has the details")
+
+
+def unavailable(exc: LogUnavailableError) -> RetryLaterError:
+    """The log is unreachable: nothing of the request is acknowledged; send it again later."""
+    return RetryLaterError(
+        503,
+        LOG_UNAVAILABLE,
+        f"the log is unavailable, the records are not acknowledged: {exc}; send them again "
+        f"after {LOG_UNAVAILABLE_RETRY_AFTER_S} s",
+        LOG_UNAVAILABLE_RETRY_AFTER_S,
+    )
 
 
 def shutting_down() -> RetryLaterError:

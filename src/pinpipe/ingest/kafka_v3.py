@@ -27,7 +27,12 @@ from pydantic_core import ErrorDetails
 from pinpipe.errors import IngestError, PinpipeError
 from pinpipe.ingest import idempotency, models
 from pinpipe.ingest.core import Request, Response, Route, json_response
-from pinpipe.ingest.errors import INSUFFICIENT_STORAGE, from_log_error, invalid
+from pinpipe.ingest.errors import (
+    INSUFFICIENT_STORAGE,
+    LOG_UNAVAILABLE,
+    from_log_error,
+    invalid,
+)
 from pinpipe.log.base import Position, ProduceRecord
 
 if TYPE_CHECKING:
@@ -267,6 +272,8 @@ async def _reports(
             error = from_log_error(exc)
             if error.code == INSUFFICIENT_STORAGE:
                 ctx.metrics.reject("disk_full")
+            if error.code == LOG_UNAVAILABLE:
+                ctx.metrics.reject("log_unreachable")
             yield orjson.dumps({"error_code": error.status, "message": error.message}) + b"\n"
 
 

@@ -45,26 +45,47 @@ fetch('/openapi.json').then(r => r.json()).then(spec => {
 """
 
 
+READY_TIMEOUT_S = 5.0
+"""``/readyz`` answers 503 when the log does not answer its query within this."""
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Take a finished probe's outcome, so an error nobody awaited is not reported as lost."""
+    if not future.cancelled():
+        future.exception()
+
+
 def routes(ctx: IngestContext, app: IngestApp) -> list[Route]:
     spec: dict[str, Any] = {}
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
 
+    probe: list[asyncio.Future[Any]] = []
+    """The log query of ``/readyz`` under way: concurrent probes share it, so a log that does
+    not answer (Kafka down: the query takes its whole timeout) holds one log-call thread, not
+    one per probe."""
+
     async def readyz(request: Request) -> Response:
         if ctx.draining:
             response = json_response({"status": "draining"}, 503)
             response.headers.append((b"retry-after", b"1"))
             return response
+        if not probe or probe[0].done():
+            probe[:] = [asyncio.ensure_future(ctx.topics())]
+            probe[0].add_done_callback(_retrieve)
         try:
-            await asyncio.wait_for(ctx.topics(), timeout=5)
+            await asyncio.wait_for(asyncio.shield(probe[0]), timeout=READY_TIMEOUT_S)
         except Exception:  # any failure means "not ready"; the reason goes to the server log
             ctx.metrics.reject("log_unreachable")
             return json_response({"status": "log unreachable"}, 503)
         return json_response({"status": "ready"})
 
     async def metrics(request: Request) -> Response:
-        return Response(200, ctx.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+        # Collectors may read more than counters (the console's pipeline figures): rendering
+        # runs off the loop, so a slow figure never stalls requests.
+        body = await asyncio.to_thread(ctx.metrics.render)
+        return Response(200, body, "text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi_json(request: Request) -> Response:
         if not spec:

@@ -7,11 +7,20 @@ for, which ``fetch`` reuses and seeks only when asked for another offset than wh
 stands; and one consumer per group that only reads and commits offsets, so a group's
 positions move only when the sink or the stream job commit, never automatically.
 Timestamps are the producer's CreateTime in epoch ms, set at ingest.
+
+With the brokers gone, every call fails within a bound instead of hanging: an append within
+``log.produce_timeout_ms`` (librdkafka fails the undelivered records then), metadata, offset
+and commit requests within ``REQUEST_TIMEOUT_S``; failures of reaching the brokers raise
+``LogUnavailableError``. librdkafka reconnects by itself, so the same instance works again
+once a broker answers. Every call here blocks, so none may run on an event loop's thread
+(the ingest app runs them on its log-call threads); one that does is logged as a bug.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import re
 import threading
 import time
@@ -24,6 +33,7 @@ import tenacity
 from pinpipe.errors import (
     DependencyError,
     LogError,
+    LogUnavailableError,
     OffsetOutOfRangeError,
     TopicLimitError,
     UnknownPartitionError,
@@ -61,6 +71,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 TP = tuple[str, int]
 _T = TypeVar("_T")
 
+logger = logging.getLogger(__name__)
+
 _OUT_OF_RANGE = (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET)
 
 _COORDINATOR = (
@@ -70,10 +82,37 @@ _COORDINATOR = (
 )
 """Group-coordinator errors librdkafka does not always flag retriable; all are transient."""
 
+_UNREACHABLE = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TIMED_OUT_QUEUE,
+        KafkaError._RESOLVE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.BROKER_NOT_AVAILABLE,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        # The client lost the partition's leader from its metadata (the broker went away):
+        # pinpipe checks a partition exists before it asks for one, so it is not a bad number.
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._DESTROY_BROKER,  # a broker connection torn down as the broker went away
+    }
+)
+"""Errors that mean "no broker (or not enough replicas) answers now": ``LogUnavailableError``,
+as is any other error librdkafka marks retriable (see ``_unreachable``)."""
+
+_INFORMATIONAL = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
+"""Consumer events about connections; librdkafka reconnects by itself, so reads go on."""
+
 REQUEST_TIMEOUT_S = 15.0
 """Metadata, admin and offset requests: long enough for a busy broker, short enough to fail."""
-DELIVERY_TIMEOUT_S = 60.0
-"""How long ``produce`` waits for delivery reports before failing the whole call."""
+FLUSH_MARGIN_S = 2.0
+"""``produce`` waits this much past ``log.produce_timeout_ms`` for librdkafka's own verdict."""
 POLL_S = 0.05
 """One consumer poll while ``fetch`` waits for records it knows are there."""
 CATCH_UP_S = 10.0
@@ -155,22 +194,26 @@ class KafkaLog(Log):
         count = partitions or self.settings.partitions
         if count < 1:
             raise LogError(f"a topic needs at least 1 partition, got {count}")
-        held = self._metadata()
+        return self._create_topic(topic, count, REQUEST_TIMEOUT_S)
+
+    def _create_topic(self, topic: str, count: int, timeout: float) -> TopicInfo:
+        """``create_topic`` with every broker request bounded by ``timeout``."""
+        held = self._metadata(timeout)
         known = held.get(topic)
         if known is not None:
             return TopicInfo(topic, known)
         if self.max_topics and len(self._listed(held)) >= self.max_topics:
             raise TopicLimitError(topic, self.max_topics)
         new = NewTopic(topic, count, self.settings.replication_factor)
-        future = self._admin.create_topics([new], request_timeout=REQUEST_TIMEOUT_S)[topic]
+        future = self._admin.create_topics([new], request_timeout=timeout)[topic]
         try:
             future.result()
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise LogError(f"could not create topic {topic!r}: {exc}") from exc
-        deadline = time.monotonic() + REQUEST_TIMEOUT_S
+                raise _failure(f"could not create topic {topic!r}", exc) from exc
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # until the brokers' metadata shows it
-            found = self._metadata().get(topic)
+            found = self._metadata(timeout).get(topic)
             if found is not None:
                 return TopicInfo(topic, found)
             time.sleep(0.05)
@@ -185,7 +228,7 @@ class KafkaLog(Log):
         except KafkaException as exc:
             if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise UnknownTopicError(topic) from exc
-            raise LogError(f"could not delete topic {topic!r}: {exc}") from exc
+            raise _failure(f"could not delete topic {topic!r}", exc) from exc
         self._partitions.pop(topic, None)
         with self._lock:
             for tp in [tp for tp in self._next if tp[0] == topic]:
@@ -213,12 +256,13 @@ class KafkaLog(Log):
         count = self._partitions.get(topic)
         return None if count is None else TopicInfo(topic, count)
 
-    def _metadata(self) -> dict[str, int]:
+    def _metadata(self, timeout: float | None = None) -> dict[str, int]:
         """Every topic's partition count, fresh from the brokers (and cached for lookups)."""
+        _off_loop("list_topics")
         try:
-            metadata = self._admin.list_topics(timeout=REQUEST_TIMEOUT_S)
+            metadata = self._admin.list_topics(timeout=timeout or REQUEST_TIMEOUT_S)
         except KafkaException as exc:
-            raise LogError(f"could not read topic metadata from Kafka: {exc}") from exc
+            raise _failure("could not read topic metadata from Kafka", exc) from exc
         counts = {
             name: len(meta.partitions)
             for name, meta in metadata.topics.items()
@@ -227,19 +271,19 @@ class KafkaLog(Log):
         self._partitions.update(counts)
         return counts
 
-    def _partition_count(self, topic: str) -> int:
+    def _partition_count(self, topic: str, timeout: float | None = None) -> int:
         count = self._partitions.get(topic)
         if count is None:
             validate_topic(topic)
-            count = self._metadata().get(topic)
+            count = self._metadata(timeout).get(topic)
             if count is None:
                 raise UnknownTopicError(topic)
         return count
 
-    def _check_partition(self, topic: str, partition: int) -> None:
-        count = self._partition_count(topic)
+    def _check_partition(self, topic: str, partition: int, timeout: float | None = None) -> None:
+        count = self._partition_count(topic, timeout)
         if not 0 <= partition < count:
-            count = self._metadata().get(topic, count)  # partitions may have been added
+            count = self._metadata(timeout).get(topic, count)  # partitions may have been added
             if not 0 <= partition < count:
                 raise UnknownPartitionError(topic, partition, count)
 
@@ -251,28 +295,50 @@ class KafkaLog(Log):
             raise result
         return result
 
+    @property
+    def produce_timeout_s(self) -> float:
+        """``log.produce_timeout_ms`` in seconds: the bound of one append."""
+        return self.settings.produce_timeout_ms / 1000
+
     def produce_many(self, batches: Sequence[Batch]) -> list[list[Position] | LogError]:
-        """Send every batch, then wait for all delivery reports (one flush for the lot)."""
+        """Send every batch, then wait for all delivery reports (one flush for the lot).
+
+        Bounded by ``log.produce_timeout_ms`` (plus a margin): librdkafka fails what is not
+        delivered by then, so a record is either confirmed or reported failed, never left
+        queued to arrive after the caller was told it failed."""
+        _off_loop("produce")
         producer = self._get_producer()
+        timeout = self.produce_timeout_s
         results: list[list[Position] | LogError | None] = [None] * len(batches)
         delivery = _Delivery([len(records) for _, records in batches])
         for b, (topic, records) in enumerate(batches):
             try:
-                chosen = self._choose_partitions(topic, records)
+                chosen = self._choose_partitions(topic, records, timeout)
+                timestamp = self.clock()
+                for i, (record, partition) in enumerate(zip(records, chosen, strict=True)):
+                    callback = delivery.callback(b, i)
+                    self._send(producer, topic, record, partition, timestamp, callback)
             except LogError as exc:
                 results[b] = exc
-                continue
-            timestamp = self.clock()
-            for i, (record, partition) in enumerate(zip(records, chosen, strict=True)):
-                self._send(producer, topic, record, partition, timestamp, delivery.callback(b, i))
-        remaining = producer.flush(DELIVERY_TIMEOUT_S)
+        remaining = producer.flush(timeout + FLUSH_MARGIN_S)
         final: list[list[Position] | LogError] = []
         for b, (topic, _) in enumerate(batches):
             result = results[b]
             if result is None:
-                result = _delivered(topic, delivery.positions[b], delivery.errors[b], remaining)
+                error = delivery.errors[b]
+                result = _delivered(topic, delivery.positions[b], error, remaining, timeout)
+                if error is not None and error.fatal():
+                    self._renew_producer(producer, error)
             final.append(result)
         return final
+
+    def _renew_producer(self, producer: Producer, error: KafkaError) -> None:
+        """After a fatal producer error (librdkafka gives up on the idempotent session), the
+        next append makes a new producer instead of failing forever."""
+        with self._lock:
+            if self._producer is producer:
+                logger.warning("the Kafka producer failed fatally (%s); making a new one", error)
+                self._producer = None
 
     @staticmethod
     def _send(
@@ -294,22 +360,24 @@ class KafkaLog(Log):
                     on_delivery=callback,
                 )
                 return
-            except BufferError:  # the local queue is full: let deliveries drain it
+            except BufferError:  # the local queue is full: let deliveries (or timeouts) drain it
                 producer.poll(0.05)
             except KafkaException as exc:
-                raise LogError(f"could not send to {topic!r}: {exc}") from exc
+                raise _failure(f"could not send to {topic!r}", exc) from exc
 
-    def _choose_partitions(self, topic: str, records: Sequence[ProduceRecord]) -> list[int]:
+    def _choose_partitions(
+        self, topic: str, records: Sequence[ProduceRecord], timeout: float
+    ) -> list[int]:
         """Explicit partition, else Kafka's murmur2 of the key, else round robin (like embedded)."""
         validate_topic(topic)
         try:
-            count = self._partition_count(topic)
+            count = self._partition_count(topic, timeout)
         except UnknownTopicError:
             if not self.auto_create:
                 raise
-            count = self.create_topic(topic).partitions
+            count = self._create_topic(topic, self.settings.partitions, timeout).partitions
         return choose_partitions(
-            records, count, self._round_robin, lambda p: self._check_partition(topic, p)
+            records, count, self._round_robin, lambda p: self._check_partition(topic, p, timeout)
         )
 
     def _get_producer(self) -> Producer:
@@ -326,6 +394,7 @@ class KafkaLog(Log):
     def fetch(
         self, topic: str, partition: int, offset: int, max_records: int = 1000
     ) -> list[LogRecord]:
+        _off_loop("fetch")
         self._check_partition(topic, partition)
         tp = (topic, partition)
         with self._lock:
@@ -369,7 +438,7 @@ class KafkaLog(Log):
                 reader.seek(part)
         except KafkaException as exc:
             if current is None:
-                raise LogError(f"could not read {tp[0]}[{tp[1]}]: {exc}") from exc
+                raise _failure(f"could not read {tp[0]}[{tp[1]}]", exc) from exc
             # A seek before the first fetch of a fresh assignment fails: assign anew.
             reader.incremental_unassign([TopicPartition(tp[0], tp[1])])
             reader.incremental_assign([part])
@@ -404,14 +473,14 @@ class KafkaLog(Log):
         for msg in [first, *reader.consume(num_messages=10_000, timeout=0)]:
             error = msg.error()
             if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
+                if error.code() == KafkaError._PARTITION_EOF or error.code() in _INFORMATIONAL:
                     continue
                 tp = (msg.topic() or "", msg.partition() or 0)
                 if error.code() in _OUT_OF_RANGE and tp in self._next:
                     offset = self._next[tp]
                     self._forget(tp)
                     raise OffsetOutOfRangeError(tp[0], tp[1], offset)
-                raise LogError(f"Kafka consumer error: {error}")
+                raise _failure("Kafka consumer error", error)
             tp = (msg.topic() or "", msg.partition() or 0)
             buffer = self._buffers.get(tp)
             if buffer is None:
@@ -432,12 +501,13 @@ class KafkaLog(Log):
             self._get_reader().resume([TopicPartition(tp[0], tp[1])])
 
     def _watermarks(self, tp: TP) -> tuple[int, int]:
+        _off_loop("get_watermark_offsets")
         try:
             low, high = self._get_reader().get_watermark_offsets(
                 TopicPartition(tp[0], tp[1]), timeout=REQUEST_TIMEOUT_S, cached=False
             )
         except KafkaException as exc:
-            raise LogError(f"could not read the offsets of {tp[0]}[{tp[1]}]: {exc}") from exc
+            raise _failure(f"could not read the offsets of {tp[0]}[{tp[1]}]", exc) from exc
         return int(low), int(high)
 
     def end_offset(self, topic: str, partition: int) -> int:
@@ -451,13 +521,14 @@ class KafkaLog(Log):
             return self._watermarks((topic, partition))[0]
 
     def offset_for_time(self, topic: str, partition: int, timestamp_ms: int) -> int | None:
+        _off_loop("offsets_for_times")
         self._check_partition(topic, partition)
         with self._lock:
             query = [TopicPartition(topic, partition, timestamp_ms)]
             try:
                 (found,) = self._get_reader().offsets_for_times(query, timeout=REQUEST_TIMEOUT_S)
             except KafkaException as exc:
-                raise LogError(f"could not search {topic}[{partition}] by time: {exc}") from exc
+                raise _failure(f"could not search {topic}[{partition}] by time", exc) from exc
         return None if found.offset < 0 else int(found.offset)
 
     def _get_reader(self) -> Consumer:
@@ -472,6 +543,7 @@ class KafkaLog(Log):
     # -- consumer groups --------------------------------------------------------------------
 
     def committed(self, group: str, topic: str, partition: int) -> int | None:
+        _off_loop("committed")
         with self._lock:
             try:
                 (tp,) = _while_retriable(
@@ -480,9 +552,9 @@ class KafkaLog(Log):
                     )
                 )
             except KafkaException as exc:
-                raise LogError(f"could not read offsets of group {group!r}: {exc}") from exc
+                raise _failure(f"could not read offsets of group {group!r}", exc) from exc
         if tp.error is not None:
-            raise LogError(f"could not read offsets of group {group!r}: {tp.error}")
+            raise _failure(f"could not read offsets of group {group!r}", tp.error)
         return None if tp.offset in (OFFSET_INVALID, -1) else int(tp.offset)
 
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
@@ -496,16 +568,17 @@ class KafkaLog(Log):
             parts.append(TopicPartition(topic, partition, offset))
         if not parts:
             return
+        _off_loop("commit")
         with self._lock:
             try:
                 result = _while_retriable(
                     lambda: self._group(group).commit(offsets=parts, asynchronous=False)
                 )
             except KafkaException as exc:
-                raise LogError(f"could not commit offsets of group {group!r}: {exc}") from exc
-        failed = [tp for tp in result or [] if tp.error is not None]
-        if failed:
-            raise LogError(f"could not commit offsets of group {group!r}: {failed[0].error}")
+                raise _failure(f"could not commit offsets of group {group!r}", exc) from exc
+        for tp in result or []:
+            if tp.error is not None:
+                raise _failure(f"could not commit offsets of group {group!r}", tp.error)
 
     def _group(self, group: str) -> Consumer:
         """A consumer that only commits and reads offsets for ``group`` (it never joins)."""
@@ -522,7 +595,7 @@ class KafkaLog(Log):
             return
         self._closed = True
         if self._producer is not None:
-            self._producer.flush(DELIVERY_TIMEOUT_S)
+            self._producer.flush(self.produce_timeout_s + FLUSH_MARGIN_S)
             self._producer = None  # librdkafka's handle is destroyed with the last reference
         with self._lock:
             for consumer in [self._reader, *self._groups.values()]:
@@ -540,20 +613,61 @@ def _delivered(
     positions: list[Position | None],
     error: KafkaError | None,
     undelivered: int,
+    timeout: float,
 ) -> list[Position] | LogError:
     """One batch's outcome: every position, or the error that kept a record from the brokers."""
+    missing = sum(p is None for p in positions)
     if error is not None:
         if error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
             return UnknownTopicError(topic)
+        if _unreachable(error):
+            return LogUnavailableError(
+                f"the Kafka broker is unavailable: {missing} records for {topic!r} were not "
+                f"confirmed within {timeout:g} s ({error.str()})"
+            )
         return LogError(f"Kafka did not accept records for {topic!r}: {error.str()}")
-    done = [p for p in positions if p is not None]
-    if len(done) != len(positions):
-        return LogError(
-            f"{len(positions) - len(done)} records for {topic!r} were not confirmed within "
-            f"{DELIVERY_TIMEOUT_S:.0f}s ({undelivered} still queued); they may or may not be "
-            "in Kafka"
+    if missing:
+        return LogUnavailableError(
+            f"the Kafka broker is unavailable: {missing} records for {topic!r} were not "
+            f"confirmed within {timeout + FLUSH_MARGIN_S:g} s ({undelivered} still queued); "
+            "they may or may not be in Kafka"
         )
-    return done
+    return [p for p in positions if p is not None]
+
+
+def _failure(what: str, error: KafkaError | KafkaException) -> LogError:
+    """``what`` failed because of ``error``: ``LogUnavailableError`` if no broker answered."""
+    cause = error.args[0] if isinstance(error, KafkaException) and error.args else error
+    if isinstance(cause, KafkaError):
+        if _unreachable(cause):
+            return LogUnavailableError(f"{what}: the Kafka broker is unavailable ({cause.str()})")
+        return LogError(f"{what}: {cause.str()}")
+    return LogError(f"{what}: {error}")
+
+
+def _unreachable(error: KafkaError) -> bool:
+    """The brokers cannot be reached or serve the request now; the same call may work later."""
+    return error.code() in _UNREACHABLE or (error.retriable() and not error.fatal())
+
+
+_warned_on_loop: set[str] = set()
+
+
+def _off_loop(call: str) -> None:
+    """Log (once per call) a blocking broker call made on an event loop's thread: a bug that
+    would stall every request of that loop for as long as the broker takes to answer."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if call not in _warned_on_loop:
+        _warned_on_loop.add(call)
+        logger.error(
+            "blocking Kafka call %s on an event loop thread: run it on a worker thread "
+            "(the ingest app: IngestContext.call)",
+            call,
+            stack_info=True,
+        )
 
 
 def _retriable(exc: BaseException) -> bool:

@@ -18,7 +18,16 @@ _FIXED_PRODUCER = {"enable.idempotence": True, "acks": "all"}
 _FIXED_CONSUMER = {"enable.auto.commit": False, "enable.auto.offset.store": False}
 
 # Keys that belong to one client type only; librdkafka warns when a client gets another's.
-_PRODUCER_ONLY = ("acks", "linger.ms", "batch.", "compression.", "enable.idempotence", "retries")
+_PRODUCER_ONLY = (
+    "acks",
+    "linger.ms",
+    "batch.",
+    "compression.",
+    "enable.idempotence",
+    "retries",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+)
 _CONSUMER_ONLY = ("fetch.", "auto.offset.reset", "isolation.level", "session.timeout.ms")
 
 
@@ -36,6 +45,19 @@ def _check(settings: LogSettings, fixed: dict[str, Any]) -> None:
             )
 
 
+_TIMEOUT_KEYS = ("message.timeout.ms", "delivery.timeout.ms")
+"""librdkafka's names of the producer's delivery timeout: ``log.produce_timeout_ms`` sets it."""
+
+
+def _check_timeout(settings: LogSettings) -> None:
+    for key in _TIMEOUT_KEYS:
+        if key in settings.kafka:
+            raise ConfigError(
+                f"log.kafka sets {key}; set log.produce_timeout_ms instead (PINPIPE_LOG__"
+                "PRODUCE_TIMEOUT_MS), which bounds the wait for delivery reports end to end"
+            )
+
+
 def common(settings: LogSettings) -> dict[str, Any]:
     """Settings every client shares: where the brokers are, who we are."""
     return {"bootstrap.servers": settings.bootstrap_servers, "client.id": "pinpipe"}
@@ -43,9 +65,13 @@ def common(settings: LogSettings) -> dict[str, Any]:
 
 def producer_config(settings: LogSettings) -> dict[str, Any]:
     _check(settings, _FIXED_PRODUCER)
+    _check_timeout(settings)
     return {
         **common(settings),
         "linger.ms": 2,  # callers hand over whole batches; a short linger only fills frames
+        # A record not confirmed by then fails (its delivery report says so), so nothing
+        # unacknowledged lingers in the queue to be delivered after its request was refused.
+        "message.timeout.ms": settings.produce_timeout_ms,
         "compression.type": "lz4",
         "partitioner": "murmur2_random",  # keyed records land where a Java producer puts them
         **_extra(settings, _CONSUMER_ONLY),

@@ -3,11 +3,18 @@
 Each part runs in its own thread with its own log handle. Stopping is two-staged: the API
 stops accepting and finishes in-flight requests first, then the sink and the stream job
 drain what the log holds, commit, and return. A second signal exits at once. A sink, stream
-or batch failure is logged and that part restarts with backoff from its committed position;
-only the API failing to start stops the process. A full disk (``DiskFullError``, the log's or
-the lake's) is no failure: the stage pauses with one line naming the path, checks every
-``lake.disk_full_retry_s`` whether a probe write fits there, and resumes from its committed
-position, while ingest answers 507 on its own.
+or batch failure is logged and that part restarts with backoff from its committed position,
+for as long as it takes; only the API failing to start stops the process.
+
+The log going away (a Kafka broker stopped: ``LogUnavailableError``) is an outage, not a bug:
+one warning line when it starts and one a minute while it lasts (no stack traces), retries
+every ``UNAVAILABLE_RETRY_MAX_S`` at most, so a returning broker is used within seconds, and
+a line when the stage works again. A restarted sink or stream shows ``restarting`` in
+the stage health until its first pass over the log succeeds (its ``beat``).
+
+A full disk (``DiskFullError``, the log's or the lake's) is no failure either: the stage
+pauses with one line naming the path, checks every ``lake.disk_full_retry_s`` whether a
+probe write fits there, and resumes from its committed position, while ingest answers 507.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any
 from pinpipe.alerts import AlertEngine
 from pinpipe.console.status import PipelineStatus
 from pinpipe.engines import get_engine, interactive_engine
-from pinpipe.errors import DiskFullError
+from pinpipe.errors import DiskFullError, LogUnavailableError
 from pinpipe.ingest.app import IngestApp
 from pinpipe.ingest.key_file import install_sighup_handler
 from pinpipe.ingest.server import serve
@@ -43,6 +50,16 @@ log = logging.getLogger(__name__)
 
 RESTART_MIN_S = 1.0
 RESTART_MAX_S = 60.0
+UNAVAILABLE_RETRY_MAX_S = 5.0
+"""Longest wait between retries while the log is unreachable."""
+UNAVAILABLE_REMIND_S = 60.0
+"""While the log stays unreachable, a stage says so again this often."""
+HEALTHY_AFTER_S = 60.0
+"""A stage that ran this long before it failed restarts from the shortest backoff again."""
+
+Beat = Callable[[], None]
+"""What a stage calls after each pass that worked: it is running (again)."""
+
 PROBE_BYTES = 1024 * 1024
 """What must fit on a full disk before its paused stages resume."""
 
@@ -87,38 +104,72 @@ class Supervisor:
         self.stream = stream_job(self.settings, lake=lake)
 
     def _thread(
-        self, name: str, target: Callable[[], None], *, restart: bool = False
+        self,
+        name: str,
+        target: Callable[[Beat], None],
+        *,
+        restart: bool = False,
+        beats: bool = False,
     ) -> threading.Thread:
-        """Run ``target`` in a thread; with ``restart`` a failure restarts it with backoff and a
-        full disk pauses it (``_pause``); without, or while stopping, a failure stops all."""
+        """Run ``target(beat)`` in a thread; a failure restarts it with backoff or stops
+        everything, and a full disk pauses it (``_pause``). With ``beats`` a restarted stage is
+        ``running`` only once it beats."""
+        outage: list[float] = []  # [since, last line] while the log is unreachable
+
+        def beat() -> None:
+            if outage:
+                log.warning("%s: the log answers again after %.0fs; resumed", name, _ago(outage[0]))
+                outage.clear()
+            self.status.alive(name)
 
         def guarded() -> None:
             backoff = RESTART_MIN_S
+            attempt = 0
             while True:
-                self.status.set(name, "running")
+                if attempt == 0 or not beats:
+                    self.status.set(name, "running")
+                attempt += 1
+                started = time.monotonic()
                 try:
-                    target()
+                    target(beat)
                     self.status.set(name, "stopped")
                     return
                 except Exception as exc:
-                    running = restart and not self._pipeline_stop.is_set()
-                    if running and isinstance(exc, DiskFullError):
+                    if (
+                        restart
+                        and not self._pipeline_stop.is_set()
+                        and isinstance(exc, DiskFullError)
+                    ):
                         if self._pause(name, exc):
                             continue
                         self.status.set(name, "stopped")
                         return
-                    if not running:
+                    unreachable = isinstance(exc, LogUnavailableError)
+                    if restart and self._pipeline_stop.is_set() and unreachable:
+                        # Stopping with the log away: what was not committed is read again
+                        # on the next start, so this is no failure of the stage.
+                        log.warning("%s stopped with the log unreachable: %s", name, exc)
+                        self.status.set(name, "stopped", exc)
+                        return
+                    if not restart or self._pipeline_stop.is_set():
                         log.exception("%s failed; stopping", name)
                         self.status.set(name, "failed", exc)
                         self.errors.append(exc)
                         self.stop.set()
                         return
-                    log.exception("%s failed; restarting in %.0fs", name, backoff)
+                    if time.monotonic() - started >= HEALTHY_AFTER_S:
+                        backoff = RESTART_MIN_S
+                    cap = UNAVAILABLE_RETRY_MAX_S if unreachable else RESTART_MAX_S
+                    backoff = min(backoff, cap)
+                    if unreachable:
+                        _report_outage(name, exc, outage, backoff)
+                    else:
+                        log.exception("%s failed; restarting in %.0fs", name, backoff)
                     self.status.set(name, "restarting", exc)
                     if self._pipeline_stop.wait(backoff):
                         self.status.set(name, "stopped")
                         return
-                    backoff = min(backoff * 2, RESTART_MAX_S)
+                    backoff = min(backoff * 2, cap)
 
         thread = threading.Thread(target=guarded, name=name, daemon=True)
         thread.start()
@@ -149,15 +200,15 @@ class Supervisor:
                 return True
         return False
 
-    def _run_sink(self) -> None:
+    def _run_sink(self, beat: Beat) -> None:
         self.sink.reset()  # after a failure, resume from committed offsets, not memory
-        self.sink.run(self._pipeline_stop)
+        self.sink.run(self._pipeline_stop, beat=beat)
 
-    def _run_stream(self) -> None:
+    def _run_stream(self, beat: Beat) -> None:
         self.stream.reset()
-        self.stream.run(self._pipeline_stop)
+        self.stream.run(self._pipeline_stop, beat=beat)
 
-    def _batch_loop(self) -> None:
+    def _batch_loop(self, beat: Beat) -> None:
         every = self.settings.batch.every_minutes * 60
         while every and not self._pipeline_stop.wait(every):
             started = time.perf_counter()
@@ -182,12 +233,12 @@ class Supervisor:
 
         return compose
 
-    def _run_quality(self) -> None:
+    def _run_quality(self, beat: Beat) -> None:
         """Freshness on a clock (its own sealed embedded engine: it only reads and appends)."""
         lake, engine = open_lake(self.settings), interactive_engine()
         QualityMonitor(lake, engine, self.settings.quality).run(self._pipeline_stop)
 
-    def _run_alerts(self) -> None:
+    def _run_alerts(self, beat: Beat) -> None:
         if self.settings.alerts.rules:
             lake, engine = open_lake(self.settings), interactive_engine()
             AlertEngine(lake, engine, self.settings.alerts).run(self._pipeline_stop)
@@ -196,13 +247,13 @@ class Supervisor:
         """Run until ``stop`` is set; returns the process exit code."""
         server = self._thread(
             "ingest",
-            lambda: serve(
+            lambda beat: serve(
                 self.settings, ready=self.ready, stop=self._server_stop, compose=self._compose()
             ),
         )
         workers = [
-            self._thread("sink", self._run_sink, restart=True),
-            self._thread("stream", self._run_stream, restart=True),
+            self._thread("sink", self._run_sink, restart=True, beats=True),
+            self._thread("stream", self._run_stream, restart=True, beats=True),
             self._thread("batch-scheduler", self._batch_loop, restart=True),
             self._thread("quality-monitor", self._run_quality, restart=True),
             self._thread("alerts", self._run_alerts, restart=True),
@@ -222,3 +273,20 @@ class Supervisor:
         stop_on_signals(self.stop)
         if self.settings.ingest.api_keys_file:
             install_sighup_handler()
+
+
+def _ago(since: float) -> float:
+    return time.monotonic() - since
+
+
+def _report_outage(name: str, exc: Exception, outage: list[float], wait: float) -> None:
+    """A line when the log becomes unreachable, then one per ``UNAVAILABLE_REMIND_S``."""
+    now = time.monotonic()
+    if not outage:
+        outage[:] = [now, now]
+        log.warning("%s: the log is unreachable, retrying every %.0fs: %s", name, wait, exc)
+    elif now - outage[1] >= UNAVAILABLE_REMIND_S:
+        outage[1] = now
+        log.warning(
+            "%s: the log is still unreachable after %.0fs, retrying: %s", name, _ago(outage[0]), exc
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pinpipe.lake.feeds import all_partitions
@@ -149,12 +150,24 @@ class LakeSink:
         """Records read but not yet in a committed file."""
         return sum(len(f.lines) for f in self._open.values())
 
-    def run(self, stop: threading.Event, *, once: bool = False) -> None:
-        """Poll until ``stop`` is set (or, with ``once``, until the log is drained), then flush."""
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        once: bool = False,
+        beat: Callable[[], None] | None = None,
+    ) -> None:
+        """Poll until ``stop`` is set (or, with ``once``, until the log is drained), then flush.
+
+        ``beat`` is called after every poll that worked. A log failure (the Kafka broker gone)
+        propagates: the caller resets the sink and runs it again, from the committed offsets,
+        so the records of files still open are read again, never lost."""
         interval = self._settings.poll_interval_ms / 1000
         idle_ms = 0
         while not stop.is_set():
             consumed = self.poll()
+            if beat is not None:
+                beat()
             if once and consumed == 0:
                 break
             idle_ms = 0 if consumed else idle_ms + self._settings.poll_interval_ms

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -134,12 +135,20 @@ class SparkStreamJob:
             )
         return writer.start()
 
-    def run(self, stop: threading.Event, *, once: bool = False) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        once: bool = False,
+        beat: Callable[[], None] | None = None,
+    ) -> None:
         """Run until ``stop`` is set (or, with ``once``, until what Kafka holds is written)."""
         query = self.start(available_now=once)
         try:
             while query.isActive and not stop.is_set():
                 query.awaitTermination(1)
+                if beat is not None and query.isActive:
+                    beat()
         finally:
             if query.isActive:
                 query.stop()
