@@ -141,6 +141,7 @@ class Supervisor:
                         and isinstance(exc, DiskFullError)
                     ):
                         if self._pause(name, exc):
+                            self.status.set(name, "restarting")  # running once it beats
                             continue
                         self.status.set(name, "stopped")
                         return
