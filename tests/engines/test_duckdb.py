@@ -61,7 +61,8 @@ def test_raw_from_files_reads_lake_lines(engine: DuckDBEngine, tmp_path: Path) -
     assert out[0]["_line"] == line(GEO, topic="abc.geo", offset=0, timestamp=5).decode()
     assert (out[1]["ind"], out[1]["index"], out[1]["latitude"]) == (None, "12", "1.5")
     assert (out[2]["_raw"], out[2]["_offset"]) == ("[1, 2]", 2)
-    assert (out[3]["_raw"], out[3]["_line"], out[3]["_offset"]) == ("", None, None)
+    torn = '{"ind": 1, "_topic": "abc.geo", "_par'  # kept for its quarantine row
+    assert (out[3]["_raw"], out[3]["_line"], out[3]["_offset"]) == (torn, torn, None)
 
 
 def test_files_clean_end_to_end(engine: DuckDBEngine, tmp_path: Path) -> None:

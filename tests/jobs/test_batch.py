@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from pathlib import Path
 
 import orjson
+import pytest
 from deltalake import DeltaTable
 
 from pinpipe.emulator.generator import SourceTables
@@ -96,3 +99,30 @@ def test_a_rerun_gives_the_same_tables_and_results(
     assert snapshot() == first
     assert len(first["batch/pin"]) == 100  # type: ignore[arg-type]
     assert len(first["quarantine/user"]) == 1  # type: ignore[arg-type]
+
+
+def test_a_damaged_raw_zone_is_quarantined_or_skipped_with_a_report(
+    log: EmbeddedLog, lake: Lake, source: SourceTables, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A torn last line, files the sink did not write and uncommitted Parquet files left in a
+    Delta table: the batch goes on, and each is in the quarantine or the log."""
+    produce_rows(log, source, [1, 2])
+    _land(log, lake)
+    first = run_batch(lake, get_engine("duckdb"))
+    (raw,) = [f for f in lake.raw_files("pin")]
+    torn = b'{"index": 3, "title": "cut sho'
+    with open(raw.uri, "ab") as out:  # a crash of some other writer mid-line
+        out.write(torn)
+    folder = Path(raw.uri).parent
+    (folder / "notes.txt").write_text("not a lake object")
+    (folder.parent / "stray.json").write_text('{"index": 99}\n')
+    leftover = Path(lake.table("batch", "pin")) / "part-00000-left-by-a-crash.parquet"
+    leftover.write_bytes(b"PAR1 never committed")
+    with caplog.at_level(logging.WARNING, logger="pinpipe.jobs.batch"):
+        report = run_batch(lake, get_engine("duckdb"))
+    assert report.rows == first.rows  # the torn line and the strays changed no table
+    rejects = [q for q in _table(lake, "quarantine", "pin") if q["reason"] == "not a JSON object"]
+    assert [(q["raw"], q["_offset"]) for q in rejects] == [(torn.decode(), None)]
+    assert sorted(Path(u).name for u in report.skipped_files) == ["notes.txt", "stray.json"]
+    assert "2 files the sink did not write are skipped" in caplog.text
+    assert [r["ind"] for r in _table(lake, "batch", "pin")] == [1, 2]

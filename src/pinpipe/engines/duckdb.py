@@ -112,19 +112,20 @@ class DuckDBEngine(Engine):
         if not all(is_local(u) for u in uris):
             return self._raw_from_objects(table, uris)
         files = "[" + ", ".join(_sql_text(str(u)) for u in uris) + "]"
+        # Lines as text (CSV of one column: \x01 never occurs unescaped in JSON), so a line
+        # that is not JSON (a torn write) keeps its text for the quarantine row, as fast as
+        # DuckDB's JSON reader.
         src = self._con.sql(
-            f"SELECT CAST(json AS VARCHAR) AS j FROM read_ndjson_objects({files}, "
-            f"format = 'newline_delimited', ignore_errors = true, "
-            f"maximum_object_size = {MAX_LINE_BYTES})"
+            f"SELECT j FROM read_csv({files}, columns = {{'j': 'VARCHAR'}}, header = false, "
+            f"delim = '\x01', quote = '', escape = '', auto_detect = false, "
+            f"strict_mode = false, max_line_size = {MAX_LINE_BYTES})"
         )
-        # ignore_errors turns a line that is not JSON (a torn write) into NULL: it becomes a
-        # 'not a JSON object' reject with an empty _raw instead of stopping the whole read.
-        return self._parse(table, src.j, src)
+        return self._parse_lines(table, src)
 
     def _raw_from_objects(self, table: TableName, uris: Sequence[str]) -> ibis.Table:
         """Raw files on an object store, read through ``pyarrow.fs`` (no DuckDB extension).
 
-        Read like local files: a line that is not JSON (a torn write) keeps no text.
+        Read like local files: a line that is not JSON (a torn write) keeps its text.
         """
         lines = [
             line
@@ -132,9 +133,7 @@ class DuckDBEngine(Engine):
             for line in Storage.for_uri(uri).read_bytes(uri).splitlines()
             if line.strip()
         ]
-        text = ibis.memtable(_lines_table(lines))
-        src = text.select(j=ibis.ifelse(_valid(text.j), text.j, ibis.null(dt.string)))
-        return self._parse(table, src.j, src)
+        return self._parse_lines(table, ibis.memtable(_lines_table(lines)))
 
     def raw_from_lines(self, table: TableName, lines: Sequence[bytes]) -> ibis.Table:
         if not lines:

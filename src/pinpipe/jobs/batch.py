@@ -43,6 +43,8 @@ class BatchReport:
     results: dict[str, int] = field(default_factory=dict)
     clean_seconds: float = 0.0
     query_seconds: float = 0.0
+    skipped_files: list[str] = field(default_factory=list)
+    """Files in the raw zone that are not the sink's objects (full runs), left unread."""
 
     @property
     def total_raw(self) -> int:
@@ -147,6 +149,19 @@ def run_batch(
     """Clean (the whole raw zone, or one UTC ingest ``day``), then refresh every result."""
     report = BatchReport(day=day)
     started = time.perf_counter()
+    if day is None:
+        report.skipped_files = lake.foreign_raw_files()
+        if report.skipped_files:
+            shown = ", ".join(report.skipped_files[:5])
+            more = len(report.skipped_files) - 5
+            log.warning(
+                "raw zone: %d files the sink did not write are skipped (not named "
+                "<topic>+<partition>+<offset>.json in a partition=N folder of a table's "
+                "topic): %s%s",
+                len(report.skipped_files),
+                shown,
+                f" and {more} more" if more > 0 else "",
+            )
     for table in tables:
         clean_table(lake, engine, table, report, day)
     report.clean_seconds = time.perf_counter() - started

@@ -104,6 +104,19 @@ class Lake:
                     )
         return found
 
+    def foreign_raw_files(self) -> list[str]:
+        """Files under the raw zone that ``raw_files`` never reads: not named as the sink names
+        its objects, outside a ``partition=N`` folder, or of a topic that feeds no table."""
+        foreign: list[str] = []
+        for topic_dir in self.storage.list_dirs(self.raw_topics):
+            feeds = table_of_topic(topic_dir.rsplit("/", 1)[-1]) is not None
+            for entry in self.storage.list_files(topic_dir):
+                name = entry.uri.rsplit("/", 1)[-1]
+                parent = entry.uri.rsplit("/", 2)[-2]
+                if not (feeds and _RAW_NAME.match(name) and parent.startswith("partition=")):
+                    foreign.append(entry.uri)
+        return foreign
+
     def table(self, zone: Zone, table: TableName) -> str:
         return join(self.root, "tables", zone, table)
 

@@ -157,8 +157,8 @@ class SparkEngine(Engine):
     def parse(self, table: TableName, lines: DataFrame, *, files: bool) -> DataFrame:
         """The raw relation of a DataFrame of lake lines in column ``j``.
 
-        Like the DuckDB engine, a line in a file that is not JSON keeps no text (``_line`` is
-        NULL) and a line given in memory keeps its text; either way it becomes a reject.
+        Like the DuckDB engine, a line that is not JSON (a torn write in a file) keeps its
+        text and becomes a reject.
         """
         from pyspark.sql import functions as F
 
@@ -169,8 +169,10 @@ class SparkEngine(Engine):
         doc = F.col("doc")
         valid = doc.isNotNull() & doc[_CORRUPT].isNull()
         is_object = valid & F.ltrim(F.col("j")).startswith("{")
-        line = F.when(valid, F.col("j")) if files else F.col("j")
-        return parsed.select(*raw_columns(table, doc, F.coalesce(is_object, F.lit(False)), line))
+        del files  # read alike, from files or memory
+        return parsed.select(
+            *raw_columns(table, doc, F.coalesce(is_object, F.lit(False)), F.col("j"))
+        )
 
     def view(self, df: DataFrame) -> ibis.Table:
         """A DataFrame as an Ibis table (a temporary view of this session)."""
