@@ -12,14 +12,17 @@ help: ## Show the targets
 
 setup: $(VENV)/.installed-dev ## Create .venv and install pinpipe with its test tools (Kafka, Spark, ...)
 
+# uv (from PyPI, into the venv) installs in seconds what pip takes half a minute for; pip
+# stays the fallback wherever uv cannot be had.
+INSTALL = $(BIN)/uv pip install -q --python $(BIN)/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q uv || true
+	@if [ -x $(BIN)/uv ]; then $(INSTALL) -e .; else $(BIN)/pip install -q -e .; fi
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[dev]'
+	@if [ -x $(BIN)/uv ]; then $(INSTALL) -e '.[dev]'; else $(BIN)/pip install -q -e '.[dev]'; fi
 	@touch $@
 
 demo: $(VENV)/.installed ## Run the whole pipeline on demo data and print the analytics (base install only)
