@@ -462,6 +462,8 @@ class EmulatorSettings(_Section):
     url: str = "http://127.0.0.1:8082"
     seed: int = 100
     rows: int = Field(11_154, ge=1)
+    concurrency: int = Field(1, ge=1, le=64)
+    """Posters sending at once (each its own connection); 1 posts as the reference does."""
 
 
 class ConsoleSettings(_Section):

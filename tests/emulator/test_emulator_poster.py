@@ -389,6 +389,35 @@ def test_run_skips_rejected_records_but_stops_on_auth_errors(
     assert info.value.status == 401
 
 
+def test_concurrent_posters_send_each_sampled_row_once(stub: Stub, tables: SourceTables) -> None:
+    progress: list[int] = []
+    stats = run(
+        tables,
+        mode="both",
+        count=40,
+        seed=11,
+        url=stub.url,
+        prefix="pp",
+        concurrency=4,
+        on_progress=lambda s: progress.append(s.rows),
+    )
+    expected = sorted(islice(sample_rows(len(tables), 11), 40))
+    sent = [s.body["records"][0]["value"]["index"] for s in stub.seen if s.path == "/topics/pp.pin"]
+    assert sorted(sent) == expected  # every row once, in whatever order the posters took them
+    assert stats.rows == 40 and stats.total_acknowledged == 240 and stats.failed == 0
+    assert progress == sorted(progress) and progress[-1] == 40  # merged counts only grow
+
+
+def test_concurrent_posters_stop_together_on_an_auth_error(
+    stub: Stub, tables: SourceTables
+) -> None:
+    stub.script["/topics/pp.geo"] = [(401, {}, {"message": "no key"})] * 50
+    with pytest.raises(DeliveryError) as info:
+        run(tables, mode="batch", count=100, url=stub.url, prefix="pp", concurrency=3)
+    assert info.value.status == 401
+    assert len([s for s in stub.seen if s.path == "/topics/pp.pin"]) < 100
+
+
 def test_bad_configuration() -> None:
     with pytest.raises(ConfigError):
         Poster("http://127.0.0.1:1", mode="carrier-pigeon")  # type: ignore[arg-type]
@@ -396,6 +425,8 @@ def test_bad_configuration() -> None:
         Poster("127.0.0.1:8082")
     with pytest.raises(ConfigError):
         run(generate(5), rate=0)
+    with pytest.raises(ConfigError):
+        run(generate(5), concurrency=0)
 
 
 def test_equal_records_get_different_keys(stub: Stub, tables: SourceTables) -> None:

@@ -129,6 +129,10 @@ def emulate(
         ),
     ] = None,
     db: Annotated[str | None, typer.Option(help="Read rows from this SQLAlchemy URL.")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Posters sending at once [emulator.concurrency: 1]."),
+    ] = None,
     url: Annotated[str | None, typer.Option(help="Ingest API URL [http://127.0.0.1:8082].")] = None,
     prefix: Annotated[str | None, typer.Option(help="Topic/stream prefix [pinpipe].")] = None,
     api_key: Annotated[
@@ -148,6 +152,7 @@ def emulate(
             "emulator.url": url,
             "emulator.prefix": prefix,
             "emulator.rows": rows,
+            "emulator.concurrency": concurrency,
         }
     )
     stats = run_emulator(cfg, mode=cast(Mode, mode), count=count, rate=rate, db=db, api_key=api_key)

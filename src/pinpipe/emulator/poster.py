@@ -16,11 +16,13 @@ fake clock instead of measuring how long it took.
 from __future__ import annotations
 
 import email.utils
+import functools
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
@@ -349,8 +351,13 @@ def run(
     poster: Poster | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep | None = None,
+    concurrency: int = 1,
 ) -> Stats:
     """Post sampled rows until ``count`` rows are sent or ``stop_event`` is set.
+
+    ``concurrency`` posters (each its own connection) take the rows in turn: every post waits
+    for a durable acknowledgement, so one poster leaves the server idle between its requests.
+    The tables come out the same in any order, since a row's records are the same each time.
 
     Records the server rejects (4xx, non-retriable body errors) are counted in ``failed`` and
     skipped; when retries run out, or the server refuses us as a whole (401/403/404), the
@@ -362,8 +369,19 @@ def run(
         raise ConfigError(f"rate must be positive rows/s (or None for flat out), got {rate}")
     if count is not None and count < 0:
         raise ConfigError(f"count must be >= 0, got {count}")
+    if concurrency < 1:
+        raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
     stop = stop_event or threading.Event()
     pace: Sleep = sleep or stop.wait
+    if concurrency > 1 and poster is None:
+        make = functools.partial(
+            Poster, url, prefix, mode=mode, api_key=api_key, clock=clock, sleep=sleep or time.sleep
+        )
+        picked: Iterator[int] = sample_rows(len(tables), seed)
+        if count is not None:
+            picked = islice(picked, count)
+        paced = _paced(picked, rate, stop, clock, pace)
+        return _run_many(tables, paced, [make() for _ in range(concurrency)], stop, on_progress)
     own = poster is None
     client = poster or Poster(
         url, prefix, mode=mode, api_key=api_key, clock=clock, sleep=sleep or time.sleep
@@ -387,3 +405,50 @@ def run(
         if own:
             client.close()
     return stats
+
+
+def _run_many(
+    tables: SourceTables,
+    rows: Iterator[int],
+    posters: list[Poster],
+    stop: threading.Event,
+    on_progress: Callable[[Stats], None] | None,
+) -> Stats:
+    """``run`` with several posters taking rows from one (paced) sequence."""
+    lock = threading.Lock()
+    clock = posters[0].clock
+
+    def merged() -> Stats:
+        total = Stats(started=min(p.stats.started for p in posters))
+        for p in posters:
+            total.rows += p.stats.rows
+            total.acknowledged.update(p.stats.acknowledged)
+            total.failed += p.stats.failed
+            total.retried += p.stats.retried
+        total.elapsed = clock() - total.started
+        return total
+
+    def work(client: Poster) -> None:
+        while not stop.is_set():
+            with lock:
+                row = next(rows, None)
+            if row is None:
+                return
+            try:
+                client.post_row(*payloads(tables, row))
+            except DeliveryError as e:
+                if not e.is_record_rejection:
+                    stop.set()  # the others stop too; this error is the run's
+                    raise
+            if on_progress is not None:
+                with lock:
+                    on_progress(merged())
+
+    try:
+        with ThreadPoolExecutor(len(posters), thread_name_prefix="pinpipe-emulate") as pool:
+            for done in [pool.submit(work, p) for p in posters]:
+                done.result()
+    finally:
+        for p in posters:
+            p.close()
+    return merged()

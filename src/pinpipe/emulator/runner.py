@@ -77,4 +77,5 @@ def emulate(
             url=cfg.emulator.url,
             prefix=cfg.emulator.prefix,
             api_key=api_key,
+            concurrency=cfg.emulator.concurrency,
         )
