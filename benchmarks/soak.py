@@ -146,6 +146,8 @@ class Load:
     acked: dict[int, Position] = field(default_factory=dict)
     sent: int = 0
     resends: int = 0
+    replayed: int = 0
+    """Answers a resend got from the append of an earlier send (``Idempotent-Replayed``)."""
     gave_up: set[int] = field(default_factory=set)
     rejected: dict[int, str] = field(default_factory=dict)
     latencies: list[tuple[float, float]] = field(default_factory=list)
@@ -173,6 +175,7 @@ async def deliver(client: httpx.AsyncClient, send: Send, load: Load, give_up_at:
             position = answered_position(send, answer.json())
             if position is not None:
                 load.acked[send.n] = position
+                load.replayed += answer.headers.get("idempotent-replayed") == "true"
                 load.latencies.append((time.monotonic(), time.monotonic() - started))
                 return
         elif answer is not None and answer.status_code not in RETRIED:
