@@ -442,6 +442,8 @@ class SoakResult:
     exit_code: int | None
     batch_runs: int
     settings: dict[str, str]
+    load_average: tuple[float, float] = (0.0, 0.0)
+    """The machine's 1-minute load average at the start and at the end (others' work too)."""
 
     def _quarters(self) -> tuple[list[Sample], list[Sample]]:
         """The second and last quarter of the samples: the first quarter is warm-up."""
@@ -517,6 +519,7 @@ def run_soak(
         "PINPIPE_INGEST__ACCESS_LOG": "false",
     }
     home.mkdir(parents=True, exist_ok=True)
+    load_at_start = os.getloadavg()[0]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     stderr = (home / "up.stderr").open("wb")
@@ -594,6 +597,7 @@ def run_soak(
         exit_code=exit_code,
         batch_runs=batch_runs(lake),
         settings=settings,
+        load_average=(load_at_start, os.getloadavg()[0]),
     )
 
 
@@ -690,6 +694,8 @@ def report(result: SoakResult, chart: str | None = None) -> str:
         f" {result.console.events_bytes:,} bytes of events",
         f"- `up` alive throughout: {'yes' if result.alive_throughout else 'NO'},"
         f" exit code {result.exit_code} after SIGTERM",
+        f"- machine load average (1 min, {os.cpu_count()} cores, every process on it):"
+        f" {result.load_average[0]:.1f} at the start, {result.load_average[1]:.1f} at the end",
         "",
     ]
     if chart:
