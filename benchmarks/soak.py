@@ -43,6 +43,7 @@ import orjson
 from deltalake import DeltaTable
 
 from pinpipe.emulator.generator import SourceTables, generate
+from pinpipe.emulator.sampler import payloads
 from pinpipe.ingest.kinesis import parse_sequence_number
 from pinpipe.ingest.probe import wait_healthy
 from pinpipe.lake import Lake
@@ -88,7 +89,7 @@ def make_send(source: SourceTables, n: int, *, prefix: str = PREFIX, run: str = 
     """Send ``n``: table ``n % 3`` of emulator row ``n // 3`` (cycled), its key field set to
     ``n``, through door ``DOORS[(n // 3) % 4]``, keyed ``<run>-<n>``."""
     table, row = TABLES[n % 3], (n // 3) % len(source.pin)
-    doc = dict(source_docs(source, row)[n % 3])
+    doc = payloads(source, row)[n % 3]
     doc[id_field(table)] = n
     door = DOORS[(n // 3) % len(DOORS)]
     headers = {"Idempotency-Key": f"soak{run}-{n}"}
@@ -107,19 +108,6 @@ def make_send(source: SourceTables, n: int, *, prefix: str = PREFIX, run: str = 
     body = {"StreamName": topic, "Data": doc, "PartitionKey": str(n)}
     path = f"/streams/{topic}/record"
     return Send(n, table, door, topic, "PUT", path, orjson.dumps(body), {**JSON, **headers})
-
-
-_DOCS: dict[int, list[tuple[dict[str, Any], ...]]] = {}
-
-
-def source_docs(source: SourceTables, row: int) -> tuple[dict[str, Any], ...]:
-    """The pin, geo and user records of ``row`` (made JSON-ready once per source)."""
-    from pinpipe.emulator.sampler import payloads
-
-    cache = _DOCS.setdefault(id(source), [])
-    while len(cache) <= row:
-        cache.append(payloads(source, len(cache)))
-    return cache[row]
 
 
 def answered_position(send: Send, body: Any) -> Position | None:
@@ -176,7 +164,8 @@ async def deliver(client: httpx.AsyncClient, send: Send, load: Load, give_up_at:
             if position is not None:
                 load.acked[send.n] = position
                 load.replayed += answer.headers.get("idempotent-replayed") == "true"
-                load.latencies.append((time.monotonic(), time.monotonic() - started))
+                now = time.monotonic()
+                load.latencies.append((now, now - started))
                 return
         elif answer is not None and answer.status_code not in RETRIED:
             load.rejected[send.n] = f"HTTP {answer.status_code}: {answer.text[:200]}"
@@ -442,6 +431,7 @@ class SoakResult:
     exit_code: int | None
     batch_runs: int
     settings: dict[str, str]
+    behind_s: float = 0.0
     load_average: tuple[float, float] = (0.0, 0.0)
     """The machine's 1-minute load average at the start and at the end (others' work too)."""
 
@@ -596,6 +586,7 @@ def run_soak(
         alive_throughout=alive,
         exit_code=exit_code,
         batch_runs=batch_runs(lake),
+        behind_s=load.behind_s,
         settings=settings,
         load_average=(load_at_start, os.getloadavg()[0]),
     )
@@ -682,7 +673,8 @@ def report(result: SoakResult, chart: str | None = None) -> str:
         " is the raw zone and the tables, which grow with the data.",
         "",
         f"- sent {result.sent:,}, acknowledged {result.acked:,}, resent {result.resends:,},"
-        f" given up {result.gave_up}, rejected {result.rejected}",
+        f" given up {result.gave_up}, rejected {result.rejected}; the pacing fell behind its"
+        f" schedule by at most {result.behind_s:.1f} s (all 64 slots waiting for answers)",
         f"- raw zone: {len(d.lost)} acknowledged records lost, {len(d.duplicates)} duplicates,"
         f" {len(d.misplaced)} misplaced, {len(d.duplicate_positions)} doubled positions",
         f"- after warm-up (second vs last quarter of samples): resident memory"
