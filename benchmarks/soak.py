@@ -56,6 +56,10 @@ DOORS = ("v2", "v2", "kinesis", "v3")
 PREFIX = "soak"
 V2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
 JSON = {"Content-Type": "application/json"}
+CONCURRENCY = 16
+"""Sends in flight at most. More costs the client: httpx's pool scans every connection per
+request (measured at 2,000/s asked: 64 gave 172-239 answers/s at 6.9-7.8 s of client CPU per
+8 s, 16 gave 297-300 at 5.5 s; the client, not ``up``, was the limit)."""
 RETRIED = frozenset({408, 429, 500, 502, 503, 504})
 """Statuses a client resends on (with the same key); any other non-200 is a rejection."""
 
@@ -184,7 +188,7 @@ async def produce(
     *,
     rate: float,
     stop: threading.Event,
-    concurrency: int = 64,
+    concurrency: int = CONCURRENCY,
     give_up_s: float = 60.0,
     prefix: str = PREFIX,
     run: str = "",
@@ -313,6 +317,8 @@ class Sample:
     rust_threads: int
     """Of ``threads``, delta-rs' tokio runtime (``tokio-rt-worker``): its blocking pool starts
     threads on demand and ends them after 10 s idle, so their number follows the load."""
+    cpu_pct: float
+    """``up``'s CPU time over the interval, in % of one core."""
     p99_ms: float | None
     """Producer latency (first attempt to answer) of the interval's answers."""
     answers_per_s: float
@@ -343,6 +349,12 @@ def proc_status(pid: int) -> tuple[float, int, int, int, int]:
         with contextlib.suppress(FileNotFoundError):  # ended while we looked
             rust += Path(f"/proc/{pid}/task/{task}/comm").read_text().startswith("tokio-rt")
     return int(fields["VmRSS"][0]) / 1024, fds, files, int(fields["Threads"][0]), rust
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def disk_mb(path: Path) -> float:
@@ -432,6 +444,9 @@ class SoakResult:
     batch_runs: int
     settings: dict[str, str]
     behind_s: float = 0.0
+    concurrency: int = CONCURRENCY
+    client_cpu_s: float = 0.0
+    """CPU seconds of this process (producer, console reader, sampler) during the soak."""
     load_average: tuple[float, float] = (0.0, 0.0)
     """The machine's 1-minute load average at the start and at the end (others' work too)."""
 
@@ -491,7 +506,7 @@ def run_soak(
     sample_every_s: float = 10.0,
     batch_every_minutes: int | None = None,
     retention_s: int = 300,
-    concurrency: int = 64,
+    concurrency: int = CONCURRENCY,
     console_every_s: float = 2.0,
     env: dict[str, str] | None = None,
     progress: bool = False,
@@ -510,6 +525,7 @@ def run_soak(
     }
     home.mkdir(parents=True, exist_ok=True)
     load_at_start = os.getloadavg()[0]
+    cpu_at_start = time.process_time()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     stderr = (home / "up.stderr").open("wb")
@@ -536,12 +552,14 @@ def run_soak(
         with producing(url, source, load, rate=rate, concurrency=concurrency):
             seen = 0
             next_at = started + sample_every_s
+            cpu_before = cpu_s(up.pid)
             while next_at <= end + 1e-6:
                 time.sleep(max(0.0, next_at - time.monotonic()))
                 if up.poll() is not None:
                     alive = False
                     break
                 rss, fds, files, threads, rust = proc_status(up.pid)
+                cpu_now = cpu_s(up.pid)
                 interval = load.latencies[seen:]
                 seen += len(interval)
                 waits = [s for _, s in interval]
@@ -552,12 +570,14 @@ def run_soak(
                     files=files,
                     threads=threads,
                     rust_threads=rust,
+                    cpu_pct=100 * (cpu_now - cpu_before) / sample_every_s,
                     p99_ms=quantile(waits, 0.99) * 1000 if waits else None,
                     answers_per_s=len(interval) / sample_every_s,
                     log_mb=sum(disk_mb(p) for p in home.glob("log.db*")),
                     lake_mb=disk_mb(home / "lake"),
                 )
                 samples.append(sample)
+                cpu_before = cpu_now
                 if progress:
                     print(_progress(sample), file=sys.stderr, flush=True)
                 next_at += sample_every_s
@@ -587,6 +607,8 @@ def run_soak(
         exit_code=exit_code,
         batch_runs=batch_runs(lake),
         behind_s=load.behind_s,
+        concurrency=concurrency,
+        client_cpu_s=time.process_time() - cpu_at_start,
         settings=settings,
         load_average=(load_at_start, os.getloadavg()[0]),
     )
@@ -596,7 +618,7 @@ def _progress(s: Sample) -> str:
     p99 = "-" if s.p99_ms is None else f"{s.p99_ms:.0f} ms"
     return (
         f"[soak {s.t_s:6.0f}s] rss {s.rss_mb:.0f} MB, {s.fds} fds ({s.files} not sockets), "
-        f"{s.threads} threads ({s.rust_threads} tokio), "
+        f"{s.threads} threads ({s.rust_threads} tokio), cpu {s.cpu_pct:.0f}%, "
         f"p99 {p99}, {s.answers_per_s:.0f}/s, log {s.log_mb:.1f} MB, lake {s.lake_mb:.1f} MB"
     )
 
@@ -664,8 +686,8 @@ def report(result: SoakResult, chart: str | None = None) -> str:
         "`make soak` (`benchmarks/soak.py`, `SOAK_MINUTES`, `SOAK_RATE`): one real `pinpipe up`"
         " (embedded log, fsync on) takes single-record sends through Kafka REST v2 (half), v3"
         " and the Kinesis proxy (a quarter each), each with an `Idempotency-Key`, paced at a"
-        " steady rate with at most 64 in flight; a reader fetches a console page every 2 s and"
-        " keeps its event stream open. Settings: "
+        f" steady rate with at most {result.concurrency} in flight; a reader fetches a console"
+        " page every 2 s and keeps its event stream open. Settings: "
         + ", ".join(f"`{k}={v}`" for k, v in result.settings.items())
         + f". The batch schedule ran {result.batch_runs} times. Sampled from `/proc/<pid>` every"
         f" {_interval(result.samples):g} s; p99 is the producer's, first attempt to answer, over"
@@ -674,7 +696,7 @@ def report(result: SoakResult, chart: str | None = None) -> str:
         "",
         f"- sent {result.sent:,}, acknowledged {result.acked:,}, resent {result.resends:,},"
         f" given up {result.gave_up}, rejected {result.rejected}; the pacing fell behind its"
-        f" schedule by at most {result.behind_s:.1f} s (all 64 slots waiting for answers)",
+        f" schedule by at most {result.behind_s:.1f} s (every slot waiting for an answer)",
         f"- raw zone: {len(d.lost)} acknowledged records lost, {len(d.duplicates)} duplicates,"
         f" {len(d.misplaced)} misplaced, {len(d.duplicate_positions)} doubled positions",
         f"- after warm-up (second vs last quarter of samples): resident memory"
@@ -687,22 +709,23 @@ def report(result: SoakResult, chart: str | None = None) -> str:
         f"- `up` alive throughout: {'yes' if result.alive_throughout else 'NO'},"
         f" exit code {result.exit_code} after SIGTERM",
         f"- machine load average (1 min, {os.cpu_count()} cores, every process on it):"
-        f" {result.load_average[0]:.1f} at the start, {result.load_average[1]:.1f} at the end",
+        f" {result.load_average[0]:.1f} at the start, {result.load_average[1]:.1f} at the end;"
+        f" the driver itself (producer, console reader, sampler) used"
+        f" {1000 * result.client_cpu_s / max(1, result.acked):.1f} ms of CPU per answered send",
         "",
     ]
     if chart:
         lines += [f"![soak samples]({chart})", ""]
     lines += [
-        "| t (min) | RSS (MB) | fds | not sockets | threads (tokio) | p99 (ms) | answers/s |"
-        " log (MB) |"
-        " lake (MB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| t (min) | RSS (MB) | fds | not sockets | threads (tokio) | CPU (% of a core) |"
+        " p99 (ms) | answers/s | log (MB) | lake (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in rows:
         p99 = "-" if s.p99_ms is None else f"{s.p99_ms:.0f}"
         lines.append(
             f"| {s.t_s / 60:.1f} | {s.rss_mb:.0f} | {s.fds} | {s.files} |"
-            f" {s.threads} ({s.rust_threads}) | {p99} |"
+            f" {s.threads} ({s.rust_threads}) | {s.cpu_pct:.0f} | {p99} |"
             f" {s.answers_per_s:.0f} | {s.log_mb:.1f} | {s.lake_mb:.1f} |"
         )
     return "\n".join(lines)

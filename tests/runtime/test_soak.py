@@ -15,9 +15,9 @@ here) shows only in the long ``make soak``.
   open per console overview read, about 12 between the quarters, fails it). The lowest,
   not the mean: the batch job holds a hundred files for a moment, a leak never gives one
   back;
-- sockets: never more than the clients can hold open (64 producer connections, the console
-  reader's two, the listener, a margin), since a socket kept after its connection closed
-  would grow past that;
+- sockets: never more than the clients can hold open (the producer's ``CONCURRENCY``
+  connections, the console reader's two, the listener, a margin), since a socket kept
+  after its connection closed would grow past that;
 - threads other than delta-rs' tokio pool (which starts threads on demand and ends them
   after 10 s idle, so it follows the load): the highest count of the last quarter may
   exceed the second's by at most 5 (pools fill up to their caps while warming up, then
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.soak import run_soak
+from benchmarks.soak import CONCURRENCY, run_soak
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def test_two_minutes_of_steady_load_lose_nothing_double_nothing_and_leak_nothing
     assert result.batch_runs >= 1
     assert len(result.samples) == 24
     assert result.floor_growth("files") <= 5, [s.files for s in result.samples]
-    assert max(s.fds - s.files for s in result.samples) <= 64 + 2 + 1 + 13
+    assert max(s.fds - s.files for s in result.samples) <= CONCURRENCY + 2 + 1 + 8
     assert result.ceiling_growth("own_threads") <= 5, [s.own_threads for s in result.samples]
     assert max(s.rust_threads for s in result.samples) <= 512 + 4
     assert result.rss_growth < 0.5, [round(s.rss_mb) for s in result.samples]
