@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test unit lint format bench clean kafka kafka-stop s3 s3-stop airflow assets screenshots
+.PHONY: help setup demo test unit lint format bench soak clean kafka kafka-stop s3 s3-stop airflow assets screenshots
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,12 @@ format: setup ## Apply ruff's formatting and fixes
 
 bench: setup ## Benchmarks; results go to docs/benchmarks.md
 	$(PY) benchmarks/run.py
+
+SOAK_MINUTES ?= 30
+SOAK_RATE ?= 200
+
+soak: setup ## `pinpipe up` for SOAK_MINUTES (30) at SOAK_RATE (200) requests/s; to docs/benchmarks.md
+	$(PY) benchmarks/soak.py --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) --write-docs
 
 UPLOT_VERSION ?= 1.6.32
 VENDOR := src/pinpipe/console/static/vendor
