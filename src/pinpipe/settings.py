@@ -279,6 +279,22 @@ class StreamSettings(_Section):
     micro-batch)."""
 
 
+MEMORY_SIZE = r"^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)$"
+"""A DuckDB memory size: ``512MB``, ``3GiB``."""
+
+
+class DuckDBSettings(_Section):
+    """The embedded engine's resources for the batch and stream jobs (not the console's)."""
+
+    memory_limit: str = Field("2GiB", pattern=MEMORY_SIZE)
+    """DuckDB's own memory (its default is 80% of RAM); past it, work spills to
+    ``temp_directory``. Arrow results handed to Python come on top."""
+    threads: int | None = Field(None, ge=1)
+    """Threads DuckDB uses [one per core]."""
+    temp_directory: str = "tmp/duckdb"
+    """Where DuckDB spills (relative to home): on the home's disk, not the current folder."""
+
+
 class BatchSettings(_Section):
     every_minutes: int = Field(1440, ge=0)
     """How often ``pinpipe up`` runs the batch job itself (0: never)."""
@@ -479,7 +495,7 @@ class ConsoleSettings(_Section):
     """An Explore or SQL query still running after this is interrupted."""
     row_limit: int = Field(5_000, ge=1, le=1_000_000)
     """Most rows a query shows (the page says when there were more)."""
-    memory_limit: str = Field("512MB", pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)$")
+    memory_limit: str = Field("512MB", pattern=MEMORY_SIZE)
     """DuckDB ``memory_limit`` of the console's queries."""
     session_hours: float = Field(12.0, gt=0)
     """A sign-in lasts this long."""
@@ -511,6 +527,7 @@ class Settings(BaseSettings):
     sink: SinkSettings = SinkSettings()
     stream: StreamSettings = StreamSettings()
     batch: BatchSettings = BatchSettings()
+    duckdb: DuckDBSettings = DuckDBSettings()
     emulator: EmulatorSettings = EmulatorSettings()
     spark: SparkSettings = SparkSettings()
     quality: QualitySettings = QualitySettings()

@@ -89,8 +89,11 @@ class DuckDBEngine(Engine):
         memory_limit: str | None = None,
         storage_options: dict[str, str] | None = None,
         external_access: bool = True,
+        temp_directory: str | None = None,
     ) -> None:
         config: dict[str, Any] = {}
+        if temp_directory is not None:
+            config["temp_directory"] = temp_directory
         if threads is not None:
             config["threads"] = threads
         if memory_limit is not None:
@@ -100,6 +103,16 @@ class DuckDBEngine(Engine):
         self._con = ibis.duckdb.connect(**config)
         self._tables = DeltaRsStore(storage_options)
         self._sql_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DuckDBEngine:
+        """DuckDB with the ``duckdb`` section's memory, threads and spill folder."""
+        own = settings.duckdb
+        return cls(
+            threads=own.threads,
+            memory_limit=own.memory_limit,
+            temp_directory=str(settings.resolve(own.temp_directory)),
+        )
 
     @property
     def backend(self) -> Any:
@@ -118,7 +131,8 @@ class DuckDBEngine(Engine):
         src = self._con.sql(
             f"SELECT j FROM read_csv({files}, columns = {{'j': 'VARCHAR'}}, header = false, "
             f"delim = '\x01', quote = '', escape = '', auto_detect = false, "
-            f"strict_mode = false, max_line_size = {MAX_LINE_BYTES})"
+            f"strict_mode = false, max_line_size = {MAX_LINE_BYTES}, "
+            f"buffer_size = {MAX_LINE_BYTES})"  # its default, 16 lines' worth, is 1 GiB
         )
         return self._parse_lines(table, src)
 
