@@ -108,11 +108,9 @@ class DuckDBEngine(Engine):
     def from_settings(cls, settings: Settings) -> DuckDBEngine:
         """DuckDB with the ``duckdb`` section's memory, threads and spill folder."""
         own = settings.duckdb
-        return cls(
-            threads=own.threads,
-            memory_limit=own.memory_limit,
-            temp_directory=str(settings.resolve(own.temp_directory)),
-        )
+        spill = settings.resolve(own.temp_directory)
+        spill.mkdir(parents=True, exist_ok=True)  # DuckDB makes only the last folder
+        return cls(threads=own.threads, memory_limit=own.memory_limit, temp_directory=str(spill))
 
     @property
     def backend(self) -> Any:
