@@ -491,6 +491,50 @@ def bench_demo(work: Path) -> Row:
     )
 
 
+# -- 7: `pinpipe up` memory under a steady load -----------------------------------------------
+
+
+def bench_up_memory(work: Path, minutes: float = 10.0, rate: float = 2000.0) -> Row:
+    """``pinpipe up``'s resident memory while wrk posts single records at ``rate`` for
+    ``minutes`` (each of ``rate / 100`` connections waits 10 ms between requests)."""
+    home = Path(tempfile.mkdtemp(prefix="up-memory-", dir=work))
+    port = free_port()
+    env = {**os.environ, "PINPIPE_HOME": str(home), "PINPIPE_LOG__RETENTION_MS": "300000"}
+    proc = _serve([PY, "-m", "pinpipe", "up", "--port", str(port)], env, port, work / "up.err")
+    body = orjson.dumps({"records": [{"value": bench_ingest.ROW}]})
+    script = bench_ingest._script(work / "paced.lua", body, JSON_V2, "POST", delay_ms=10)
+    conns = max(1, int(rate / 100))
+    seconds = int(minutes * 60)
+    wrk = subprocess.Popen(
+        [bench_ingest._wrk(), "-t2", f"-c{conns}", f"-d{seconds}s", "-s", str(script),
+         f"http://127.0.0.1:{port}/topics/bench.pin"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    samples: list[float] = []
+    while wrk.poll() is None:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        samples.append(int(status.split("VmRSS:")[1].split()[0]) / 1024)
+        time.sleep(10)
+    out = wrk.communicate()[0]
+    _stop(proc)
+    achieved = float(out.split("Requests/sec:")[1].split()[0])
+    quarter = max(1, len(samples) // 4)
+    warm, last = (
+        statistics.mean(samples[quarter : 2 * quarter]),
+        statistics.mean(samples[-quarter:]),
+    )
+    growth = last / warm - 1
+    return Row(
+        f"`pinpipe up` resident memory over {minutes:g} minutes at {achieved:,.0f} requests/s "
+        "(wrk, single records, defaults)",
+        f"{warm:,.0f} MB after warm-up, {last:,.0f} MB in the last quarter (+{growth:.1%})",
+        f"samples every 10 s: {', '.join(f'{v:.0f}' for v in samples[::6])} MB",
+        last / warm,
+        "growth < 5% after warm-up",
+        growth < 0.05,
+    )
+
+
 # -- the section ------------------------------------------------------------------------------
 
 STEPS: dict[str, Callable[[Path], Row]] = {
@@ -499,6 +543,7 @@ STEPS: dict[str, Callable[[Path], Row]] = {
     "batch": bench_batch_path,
     "stream": bench_stream,
     "demo": bench_demo,
+    "up-memory": bench_up_memory,
 }
 
 
