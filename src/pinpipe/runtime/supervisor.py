@@ -213,7 +213,11 @@ class Supervisor:
         every = self.settings.batch.every_minutes * 60
         while every and not self._pipeline_stop.wait(every):
             started = time.perf_counter()
-            report = run_batch(open_lake(self.settings), get_engine(settings=self.settings))
+            engine = get_engine(settings=self.settings)
+            try:
+                report = run_batch(open_lake(self.settings), engine)
+            finally:
+                engine.close()  # a DuckDB connection holds its buffers until closed
             self.status.batch_ran(report.total_raw, time.perf_counter() - started)
             log.info("scheduled batch: %d raw records", report.total_raw)
 
