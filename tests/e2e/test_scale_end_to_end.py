@@ -132,6 +132,7 @@ def _on_s3(lake: Lake, uri: str) -> list[dict[str, Any]]:
     return _sorted(table.to_pyarrow_table().to_pylist())
 
 
+@pytest.mark.timeout(1800)  # ~4 min quiet; two `dags test` runs of up to 900 s each if slow
 @pytest.mark.parametrize("s3_server", ["s3proxy"], indirect=True)
 def test_http_kafka_s3_airflow_spark_gives_the_embedded_runs_analytics(
     kafka_bootstrap: str,
