@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from pinpipe.settings import load_settings
 from pinpipe.sink.lake_sink import SINK_GROUP
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench_ingest import ROW, _script, _wrk, _wrk_run
+from bench_ingest import ROW, _script, _wrk, _wrk_run, stop
 from tests.infra.browser import chromium
 
 PROBES = 40
@@ -84,14 +83,6 @@ def _up(home: Path, port: int) -> subprocess.Popen[bytes]:
     )
     wait_healthy(f"http://127.0.0.1:{port}", proc=proc)
     return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def _emulate(url: str, home: Path, count: int, rate: float) -> subprocess.Popen[bytes]:
@@ -272,7 +263,7 @@ def run() -> str:
                 loads = {name: _load_ms(browser, url + path) for name, path in PAGES.items()}
                 rates = _throughput(browser, url, wrk, work, home, proc.pid)
         finally:
-            _stop(proc)
+            stop(proc)
     none = statistics.median(r for r, _ in rates["none"])
     none_cpu = statistics.median(c for _, c in rates["none"])
     lines = [

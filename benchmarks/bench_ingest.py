@@ -120,6 +120,16 @@ def _start(stack: str, home: Path, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a graceful drain), then SIGKILL after 60 s; the process is reaped."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _script(path: Path, body: bytes, content_type: str, method: str, delay_ms: int = 0) -> Path:
     lua = (
         f'wrk.method = "{method}"\n'
@@ -189,11 +199,7 @@ def _measure(stack: str, work: Path, wrk: str) -> list[Result]:
                 _wrk_run(wrk, f"{base}/streams/bench-pin/records", k, 8, "PutRecords 500", 500)
             )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     return results
 
 

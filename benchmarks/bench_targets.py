@@ -24,7 +24,6 @@ import argparse
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -86,15 +85,6 @@ def _serve(cmd: list[str], env: dict[str, str], port: int, log: Path) -> subproc
     return proc
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def _bare(stack: str, work: Path) -> tuple[list[str], int]:
     port = free_port()
     app = "bare_asgi:app"
@@ -124,7 +114,7 @@ def _wrk(
         url = f"http://127.0.0.1:{port}/topics/bench.pin"
         result = bench_ingest._wrk_run(wrk, url, script, conns, "", per_request)
     finally:
-        _stop(proc)
+        bench_ingest.stop(proc)
     if result.errors:
         raise RuntimeError(f"{result.errors} errors from wrk against {proc_cmd[:3]}")
     return result.records_per_s
@@ -437,7 +427,7 @@ def bench_stream(
         time.sleep(0.05)
     stop.set()
     watcher.join()
-    _stop(proc)
+    bench_ingest.stop(proc)
     trigger = _setting("stream", "trigger_interval_ms")
     latencies = sorted(1000 * (visible[k] - t) for k, t in acked.items() if k in visible)
     p50 = statistics.median(latencies)
@@ -516,7 +506,7 @@ def bench_up_memory(work: Path, minutes: float = 10.0, rate: float = 2000.0) -> 
         samples.append(int(status.split("VmRSS:")[1].split()[0]) / 1024)
         time.sleep(10)
     out = wrk.communicate()[0]
-    _stop(proc)
+    bench_ingest.stop(proc)
     achieved = float(out.split("Requests/sec:")[1].split()[0])
     quarter = max(1, len(samples) // 4)
     warm, last = (
